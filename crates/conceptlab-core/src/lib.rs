@@ -4,13 +4,16 @@
 //! data set ([`CellData`]) that every other crate works on. It performs no file
 //! I/O and prints nothing: reading and writing `.h5ad` lives in `conceptlab-io`,
 //! so models and metrics never depend on a file format.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod data;
 mod error;
 
 pub use data::{
-    CellData, Categorical, Column, DType, DenseArray, Frame, Matrix, NumVec, RawData,
-    SparseFormat, SparseMatrix, UnsValue, Values,
+    Categorical, CellData, Column, DType, DenseArray, Frame, Matrix, NumVec, RawData, SparseFormat,
+    SparseMatrix, UnsValue, Values,
 };
 pub use error::CoreError;

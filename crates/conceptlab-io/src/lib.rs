@@ -1,1 +1,29 @@
-//! I/O
+//! `.h5ad` reading and writing for conceptlab, on the pure-Rust `hdf5-pure`
+//! crate: no C library, no CMake, nothing outside crates.io.
+//!
+//! * [`read_h5ad`] / [`H5ad::read`] load a whole file into a
+//!   [`conceptlab_core::CellData`]; [`H5ad::read_rows`] reads a subset of
+//!   cells without loading the whole matrix; [`H5ad::summary`] describes a
+//!   file from its metadata.
+//! * [`write_h5ad`] writes anndata's current encoding (what anndata 0.8-0.12
+//!   write), with gzip or no compression, atomically (temporary file + rename).
+//! * Files in the pre-0.7 layout (compound `obs`/`var`, `uns/<col>_categories`,
+//!   `h5sparse_format` matrices) are read too.
+//!
+//! This crate is a leaf of the workspace: models and metrics never depend on it.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod error;
+mod file;
+mod h5;
+mod legacy;
+mod read;
+mod write;
+
+pub use error::{IoError, Result};
+pub use file::{ColumnSummary, H5ad, Summary, read_h5ad};
+pub use read::MatrixInfo;
+pub use write::{Compression, WriteOptions, write_h5ad};

@@ -38,7 +38,11 @@ pub struct CellData {
 
 impl CellData {
     /// A data set with the given matrix and names, and no annotations.
-    pub fn new(x: Matrix, obs_names: Vec<String>, var_names: Vec<String>) -> Result<Self, CoreError> {
+    pub fn new(
+        x: Matrix,
+        obs_names: Vec<String>,
+        var_names: Vec<String>,
+    ) -> Result<Self, CoreError> {
         let data = Self {
             x,
             obs: Frame::with_index(obs_names),
@@ -114,7 +118,11 @@ impl CellData {
                     } else {
                         format!("{n} rows")
                     };
-                    return mismatch(format!("shape of {group}/{key}"), expected, format!("{r} x {c}"));
+                    return mismatch(
+                        format!("shape of {group}/{key}"),
+                        expected,
+                        format!("{r} x {c}"),
+                    );
                 }
             }
         }

@@ -118,7 +118,10 @@ pub enum Column {
     Categorical(Categorical),
     /// pandas' nullable extension arrays (`Int64`, `boolean`, `string`, ...):
     /// `mask[i]` is `true` where the value is missing.
-    Nullable { values: Values, mask: Vec<bool> },
+    Nullable {
+        values: Values,
+        mask: Vec<bool>,
+    },
 }
 
 impl Column {
@@ -285,7 +288,10 @@ mod tests {
         let mut f = Frame::with_index(vec!["a".into(), "b".into(), "c".into()]);
         f.insert("n", Column::Numeric(NumVec::I64(vec![1, 2, 3])))
             .unwrap();
-        assert!(f.insert("short", Column::Strings(vec!["x".into()])).is_err());
+        assert!(
+            f.insert("short", Column::Strings(vec!["x".into()]))
+                .is_err()
+        );
         let s = f.select(&[2, 0]).unwrap();
         assert_eq!(s.index, vec!["c".to_string(), "a".to_string()]);
         assert_eq!(s.columns["n"], Column::Numeric(NumVec::I64(vec![3, 1])));

@@ -413,7 +413,11 @@ mod tests {
         let csc_of_t = Matrix::Sparse(csr).transpose(); // CSC, shape (3,3), transpose of A
         let picks = [1, 1, 0];
         let got = csc_of_t.select_rows(&picks).unwrap().to_dense();
-        let expected = Matrix::Dense(dense).transpose().select_rows(&picks).unwrap().to_dense();
+        let expected = Matrix::Dense(dense)
+            .transpose()
+            .select_rows(&picks)
+            .unwrap()
+            .to_dense();
         assert_eq!(got, expected);
     }
 

@@ -14,7 +14,10 @@ pub enum UnsValue {
     /// `numeric-scalar` / `array`).
     Array(DenseArray),
     /// An N-dimensional array of strings (anndata `string-array`).
-    StringArray { shape: Vec<usize>, values: Vec<String> },
+    StringArray {
+        shape: Vec<usize>,
+        values: Vec<String>,
+    },
     Sparse(SparseMatrix),
     Frame(Frame),
     /// A categorical or nullable array stored outside a data frame.

@@ -1,0 +1,109 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::CompressionSetting;
+
+/// Counterfactual editing of single cells with concept-bottleneck generative models.
+///
+/// Reads and writes .h5ad files (AnnData). Settings come from built-in defaults,
+/// then a TOML file (--config), then CONCEPTLAB_* environment variables
+/// (CONCEPTLAB_IO__COMPRESSION=none), then --override KEY=VALUE, then flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "conceptlab-cli",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Seed for every random number drawn (overrides the `seed` setting).
+    #[arg(long, global = true, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Worker threads; 0 uses one per core (overrides the `threads` setting).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides both -v and -q.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (-q warnings only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Set one configuration key, e.g. `--override io.gzip_level=6` (repeatable).
+    #[arg(long = "override", global = true, value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Describe an .h5ad file: shape, storage of X, obs/var columns with their
+    /// categories, layers, obsm/varm/obsp shapes and uns keys.
+    ///
+    /// Reads metadata and the obs/var tables only, never the whole matrix.
+    Inspect(InspectArgs),
+    /// Read an .h5ad file and write it back in anndata's current encoding.
+    ///
+    /// Upgrades pre-0.7 files (such as scanpy's pbmc68k_reduced) and changes
+    /// compression. The output is written to a temporary file and renamed, and
+    /// the input is never overwritten.
+    Convert(ConvertArgs),
+    /// Print the effective configuration (all layers applied) as TOML.
+    Config,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The .h5ad file.
+    pub file: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The .h5ad file to read.
+    pub input: PathBuf,
+    /// Where to write; refused if it is the input.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Compression of the written datasets (overrides `io.compression`).
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionSetting>,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Logs go to stderr; the level comes from RUST_LOG or from -v / -q.
+pub fn init_logging(verbose: u8, quiet: u8) {
+    let level = match (verbose, quiet) {
+        (0, 0) => "info",
+        (1, _) => "debug",
+        (v, _) if v >= 2 => "trace",
+        (_, 1) => "warn",
+        _ => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .init();
+}

@@ -1,0 +1,40 @@
+//! One module per subcommand.
+
+mod convert;
+mod inspect;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command};
+use crate::settings::{self, Settings};
+
+/// Resolves settings, configures the thread pool and runs the subcommand.
+pub fn run(cli: Cli) -> Result<()> {
+    let mut settings = settings::load(cli.global.config.as_deref(), &cli.global.overrides)
+        .map_err(|e| crate::exit::user_error!("{e:#}"))?;
+    if let Some(seed) = cli.global.seed {
+        settings.seed = seed;
+    }
+    if let Some(threads) = cli.global.threads {
+        settings.threads = threads;
+    }
+    configure_threads(&settings)?;
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Convert(args) => convert::run(&args, &settings),
+        Command::Config => {
+            print!("{}", settings::to_toml(&settings)?);
+            Ok(())
+        }
+    }
+}
+
+fn configure_threads(settings: &Settings) -> Result<()> {
+    if settings.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(settings.threads)
+            .build_global()
+            .context("cannot configure the thread pool")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! Writing a [`CellData`] as an `.h5ad` file in anndata's current encoding
+//! (the one anndata 0.8-0.12 writes), readable by stock h5py.
+//!
+//! Only gzip (deflate) or no compression is ever used: any other HDF5 filter
+//! (blosc, zstd, lz4) needs a plugin that stock h5py does not ship.
+
+use std::path::{Path, PathBuf};
+
+use conceptlab_core::{
+    CellData, Column, DenseArray, Frame, Matrix, NumVec, SparseMatrix, UnsValue, Values,
+};
+use hdf5_pure::{
+    AttrValue, DatasetBuilder, EnumTypeBuilder, FileBuilder, FinishedGroup, GroupBuilder,
+    make_i8_type,
+};
+use indexmap::IndexMap;
+
+use crate::error::{IoError, Result};
+
+/// Compression applied to numeric datasets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    /// Deflate at the given level (1-9); what `compression="gzip"` gives in anndata.
+    Gzip(u8),
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Gzip(4)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    pub compression: Compression,
+}
+
+/// Target number of elements per HDF5 chunk: large enough that deflate works
+/// well and per-chunk overhead is small, small enough that a backed read of a
+/// few rows touches little data.
+const CHUNK_ELEMENTS: usize = 1 << 16;
+
+/// Writes `data` to `path`.
+///
+/// The file is first written next to the destination under a temporary name
+/// and then renamed over it, so an interrupted write never leaves a truncated
+/// `.h5ad` behind and never damages an existing file of the same name.
+pub fn write_h5ad(data: &CellData, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+    let path = path.as_ref();
+    let shown = path.display().to_string();
+    data.validate().map_err(|source| IoError::Data {
+        path: shown.clone(),
+        source,
+    })?;
+    let write_err = |reason: String| IoError::Write {
+        path: shown.clone(),
+        reason,
+    };
+
+    let mut builder = FileBuilder::new();
+    builder.set_attr("encoding-type", vstr("anndata"));
+    builder.set_attr("encoding-version", vstr("0.1.0"));
+    let mut w = Writer {
+        options,
+        errors: Vec::new(),
+    };
+    w.matrix(&mut builder, "X", &data.x);
+    w.frame(&mut builder, "obs", &data.obs);
+    w.frame(&mut builder, "var", &data.var);
+    for (name, map) in [
+        ("layers", &data.layers),
+        ("obsm", &data.obsm),
+        ("varm", &data.varm),
+        ("obsp", &data.obsp),
+        ("varp", &data.varp),
+    ] {
+        let group = w.matrix_map(&mut builder, name, map);
+        builder.add_group(group);
+    }
+    let uns = w.uns_map(&mut builder, "uns", &data.uns);
+    builder.add_group(uns);
+    if let Some(raw) = &data.raw {
+        let mut g = builder.create_group("raw");
+        set_encoding(&mut g, "raw", "0.1.0");
+        w.matrix(&mut g, "X", &raw.x);
+        w.frame(&mut g, "var", &raw.var);
+        let varm = w.matrix_map(&mut g, "varm", &raw.varm);
+        g.add_group(varm);
+        builder.add_group(g.finish());
+    }
+    if let Some(first) = w.errors.into_iter().next() {
+        return Err(write_err(first));
+    }
+
+    let tmp = temporary_sibling(path);
+    let result = std::fs::File::create(&tmp)
+        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))
+        .and_then(|file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            builder.finish_to(&mut out).map_err(|e| e.to_string())?;
+            let file = out.into_inner().map_err(|e| e.to_string())?;
+            file.sync_all().map_err(|e| e.to_string())
+        })
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename into place: {e}"))
+        });
+    if let Err(reason) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(write_err(reason));
+    }
+    Ok(())
+}
+
+/// `dir/.name.tmp-<pid>`: same directory (so the rename is atomic), hidden,
+/// and unique per process.
+fn temporary_sibling(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+fn vstr(s: &str) -> AttrValue {
+    AttrValue::VarLenString(s.to_owned())
+}
+
+/// The two builders an element can be written into: the file root and a group.
+trait Parent {
+    fn dataset(&mut self, name: &str) -> &mut DatasetBuilder;
+    fn group(&mut self, name: &str) -> GroupBuilder;
+    fn add(&mut self, group: FinishedGroup);
+}
+
+impl Parent for FileBuilder {
+    fn dataset(&mut self, name: &str) -> &mut DatasetBuilder {
+        self.create_dataset(name)
+    }
+    fn group(&mut self, name: &str) -> GroupBuilder {
+        self.create_group(name)
+    }
+    fn add(&mut self, group: FinishedGroup) {
+        self.add_group(group)
+    }
+}
+
+impl Parent for GroupBuilder {
+    fn dataset(&mut self, name: &str) -> &mut DatasetBuilder {
+        self.create_dataset(name)
+    }
+    fn group(&mut self, name: &str) -> GroupBuilder {
+        self.create_group(name)
+    }
+    fn add(&mut self, group: FinishedGroup) {
+        self.add_group(group)
+    }
+}
+
+fn set_encoding(group: &mut GroupBuilder, kind: &str, version: &str) {
+    group.set_attr("encoding-type", vstr(kind));
+    group.set_attr("encoding-version", vstr(version));
+}
+
+fn set_dataset_encoding(ds: &mut DatasetBuilder, kind: &str, version: &str) {
+    ds.set_attr("encoding-type", vstr(kind));
+    ds.set_attr("encoding-version", vstr(version));
+}
+
+struct Writer<'a> {
+    options: &'a WriteOptions,
+    /// Problems found while building (e.g. a name HDF5 cannot hold); the
+    /// builder API is infallible, so they are collected and reported at the end.
+    errors: Vec<String>,
+}
+
+impl Writer<'_> {
+    fn check_name(&mut self, name: &str) {
+        if name.is_empty() || name.contains('/') || name == "." {
+            self.errors.push(format!(
+                "`{name}` cannot be written as an HDF5 name (it is empty or contains `/`)"
+            ));
+        }
+    }
+
+    /// Numeric data with its shape, chunked and compressed when asked to.
+    fn numeric(&self, ds: &mut DatasetBuilder, data: &NumVec, shape: &[usize]) {
+        match data {
+            NumVec::Bool(v) => {
+                // h5py's representation of numpy bool: an int8 enum FALSE=0, TRUE=1.
+                if let Ok(dt) = EnumTypeBuilder::with_base(make_i8_type())
+                    .value("FALSE", 0)
+                    .value("TRUE", 1)
+                    .build()
+                {
+                    let bytes: Vec<u8> = v.iter().map(|&b| u8::from(b)).collect();
+                    ds.with_enum_u8_data(dt, &bytes);
+                }
+            }
+            NumVec::I8(v) => {
+                ds.with_i8_data(v);
+            }
+            NumVec::I16(v) => {
+                ds.with_i16_data(v);
+            }
+            NumVec::I32(v) => {
+                ds.with_i32_data(v);
+            }
+            NumVec::I64(v) => {
+                ds.with_i64_data(v);
+            }
+            NumVec::U8(v) => {
+                ds.with_u8_data(v);
+            }
+            NumVec::U16(v) => {
+                ds.with_u16_data(v);
+            }
+            NumVec::U32(v) => {
+                ds.with_u32_data(v);
+            }
+            NumVec::U64(v) => {
+                ds.with_u64_data(v);
+            }
+            NumVec::F32(v) => {
+                ds.with_f32_data(v);
+            }
+            NumVec::F64(v) => {
+                ds.with_f64_data(v);
+            }
+        }
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        ds.with_shape(&dims);
+        if let Compression::Gzip(level) = self.options.compression
+            && !shape.is_empty()
+            && !data.is_empty()
+        {
+            ds.with_chunks(&chunk_shape(shape));
+            ds.with_deflate(u32::from(level.clamp(1, 9)));
+        }
+    }
+
+    fn dense(&mut self, parent: &mut impl Parent, name: &str, array: &DenseArray, encoding: &str) {
+        self.check_name(name);
+        let ds = parent.dataset(name);
+        self.numeric(ds, &array.data, &array.shape);
+        set_dataset_encoding(ds, encoding, "0.2.0");
+    }
+
+    fn strings(
+        &mut self,
+        parent: &mut impl Parent,
+        name: &str,
+        values: &[String],
+        shape: &[usize],
+        encoding: &str,
+    ) {
+        self.check_name(name);
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let ds = parent.dataset(name);
+        ds.with_vlen_strings(&refs);
+        ds.with_shape(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>());
+        set_dataset_encoding(ds, encoding, "0.2.0");
+    }
+
+    fn values(&mut self, parent: &mut impl Parent, name: &str, values: &Values) {
+        match values {
+            Values::Strings(s) => self.strings(parent, name, s, &[s.len()], "string-array"),
+            Values::Numbers(n) => self.dense(
+                parent,
+                name,
+                &DenseArray {
+                    shape: vec![n.len()],
+                    data: n.clone(),
+                },
+                "array",
+            ),
+        }
+    }
+
+    fn matrix(&mut self, parent: &mut impl Parent, name: &str, m: &Matrix) {
+        match m {
+            Matrix::Dense(d) => self.dense(parent, name, d, "array"),
+            Matrix::Sparse(s) => self.sparse(parent, name, s),
+        }
+    }
+
+    fn sparse(&mut self, parent: &mut impl Parent, name: &str, s: &SparseMatrix) {
+        self.check_name(name);
+        let mut g = parent.group(name);
+        set_encoding(&mut g, s.format.encoding(), "0.1.0");
+        g.set_attr(
+            "shape",
+            AttrValue::I64Array(vec![s.shape.0 as i64, s.shape.1 as i64]),
+        );
+        let nnz = s.nnz();
+        self.numeric(g.dataset("data"), &s.data, &[nnz]);
+        // scipy uses 32-bit index arrays whenever the values fit; so do we.
+        let fits_i32 = |max: u64| max <= i32::MAX as u64;
+        let max_index = s.indices.iter().copied().max().unwrap_or(0) as u64;
+        let indices = if fits_i32(max_index) {
+            NumVec::I32(s.indices.iter().map(|&i| i as i32).collect())
+        } else {
+            NumVec::I64(s.indices.iter().map(|&i| i64::from(i)).collect())
+        };
+        let indptr = if fits_i32(nnz as u64) {
+            NumVec::I32(s.indptr.iter().map(|&i| i as i32).collect())
+        } else {
+            NumVec::I64(s.indptr.iter().map(|&i| i as i64).collect())
+        };
+        self.numeric(g.dataset("indices"), &indices, &[nnz]);
+        let len = indptr.len();
+        self.numeric(g.dataset("indptr"), &indptr, &[len]);
+        parent.add(g.finish());
+    }
+
+    fn matrix_map(
+        &mut self,
+        parent: &mut impl Parent,
+        name: &str,
+        map: &IndexMap<String, Matrix>,
+    ) -> FinishedGroup {
+        let mut g = parent.group(name);
+        set_encoding(&mut g, "dict", "0.1.0");
+        for (key, m) in map {
+            self.matrix(&mut g, key, m);
+        }
+        g.finish()
+    }
+
+    fn frame(&mut self, parent: &mut impl Parent, name: &str, frame: &Frame) {
+        self.check_name(name);
+        let mut g = parent.group(name);
+        set_encoding(&mut g, "dataframe", "0.2.0");
+        g.set_attr("_index", vstr(&frame.index_name));
+        let order: Vec<String> = frame.columns.keys().cloned().collect();
+        // h5py writes an empty list attribute as an empty float64 array; anndata reads it back as [].
+        g.set_attr(
+            "column-order",
+            if order.is_empty() {
+                AttrValue::F64Array(Vec::new())
+            } else {
+                AttrValue::VarLenStringArray(order)
+            },
+        );
+        if frame.columns.contains_key(&frame.index_name) {
+            self.errors.push(format!(
+                "{name}: a column is named like the index (`{}`)",
+                frame.index_name
+            ));
+        }
+        self.strings(
+            &mut g,
+            &frame.index_name,
+            &frame.index,
+            &[frame.len()],
+            "string-array",
+        );
+        for (col_name, column) in &frame.columns {
+            self.column(&mut g, col_name, column);
+        }
+        parent.add(g.finish());
+    }
+
+    fn column(&mut self, parent: &mut impl Parent, name: &str, column: &Column) {
+        match column {
+            Column::Numeric(v) => self.dense(
+                parent,
+                name,
+                &DenseArray {
+                    shape: vec![v.len()],
+                    data: v.clone(),
+                },
+                "array",
+            ),
+            Column::Strings(s) => self.strings(parent, name, s, &[s.len()], "string-array"),
+            Column::Categorical(c) => {
+                self.check_name(name);
+                let mut g = parent.group(name);
+                set_encoding(&mut g, "categorical", "0.2.0");
+                g.set_attr("ordered", AttrValue::I8(i8::from(c.ordered)));
+                // pandas picks the narrowest signed type that holds every code.
+                let n = c.categories.len();
+                let codes = if n < i8::MAX as usize {
+                    NumVec::I8(c.codes.iter().map(|&x| x as i8).collect())
+                } else if n < i16::MAX as usize {
+                    NumVec::I16(c.codes.iter().map(|&x| x as i16).collect())
+                } else {
+                    NumVec::I32(c.codes.clone())
+                };
+                self.dense(
+                    &mut g,
+                    "codes",
+                    &DenseArray {
+                        shape: vec![codes.len()],
+                        data: codes,
+                    },
+                    "array",
+                );
+                self.values(&mut g, "categories", &c.categories);
+                parent.add(g.finish());
+            }
+            Column::Nullable { values, mask } => {
+                self.check_name(name);
+                let kind = match values {
+                    Values::Strings(_) => "nullable-string-array",
+                    Values::Numbers(NumVec::Bool(_)) => "nullable-boolean",
+                    Values::Numbers(_) => "nullable-integer",
+                };
+                let mut g = parent.group(name);
+                set_encoding(&mut g, kind, "0.1.0");
+                self.values(&mut g, "values", values);
+                let mask = NumVec::Bool(mask.clone());
+                self.dense(
+                    &mut g,
+                    "mask",
+                    &DenseArray {
+                        shape: vec![mask.len()],
+                        data: mask,
+                    },
+                    "array",
+                );
+                parent.add(g.finish());
+            }
+        }
+    }
+
+    fn uns_map(
+        &mut self,
+        parent: &mut impl Parent,
+        name: &str,
+        map: &IndexMap<String, UnsValue>,
+    ) -> FinishedGroup {
+        self.check_name(name);
+        let mut g = parent.group(name);
+        set_encoding(&mut g, "dict", "0.1.0");
+        for (key, value) in map {
+            self.uns_value(&mut g, key, value);
+        }
+        g.finish()
+    }
+
+    fn uns_value(&mut self, parent: &mut impl Parent, name: &str, value: &UnsValue) {
+        match value {
+            UnsValue::Mapping(m) => {
+                let g = self.uns_map(parent, name, m);
+                parent.add(g);
+            }
+            UnsValue::String(s) => {
+                self.strings(parent, name, std::slice::from_ref(s), &[], "string")
+            }
+            UnsValue::Array(a) if a.shape.is_empty() => {
+                self.dense(parent, name, a, "numeric-scalar")
+            }
+            UnsValue::Array(a) => self.dense(parent, name, a, "array"),
+            UnsValue::StringArray { shape, values } => {
+                self.strings(parent, name, values, shape, "string-array")
+            }
+            UnsValue::Sparse(s) => self.sparse(parent, name, s),
+            UnsValue::Frame(f) => self.frame(parent, name, f),
+            UnsValue::Column(c) => self.column(parent, name, c),
+        }
+    }
+}
+
+/// Chunk dimensions: whole trailing axes, and as many leading rows as fit in
+/// [`CHUNK_ELEMENTS`] (at least one).
+fn chunk_shape(shape: &[usize]) -> Vec<u64> {
+    let row: usize = shape[1..].iter().product::<usize>().max(1);
+    let rows = (CHUNK_ELEMENTS / row).clamp(1, shape[0].max(1));
+    std::iter::once(rows as u64)
+        .chain(shape[1..].iter().map(|&d| d.max(1) as u64))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_shape;
+
+    #[test]
+    fn chunks_cover_whole_rows() {
+        assert_eq!(chunk_shape(&[10]), vec![10]);
+        assert_eq!(chunk_shape(&[1_000_000]), vec![65_536]);
+        assert_eq!(chunk_shape(&[50_000, 2_000]), vec![32, 2_000]);
+        assert_eq!(chunk_shape(&[3, 100_000]), vec![1, 100_000]);
+    }
+}
