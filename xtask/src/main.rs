@@ -1,1 +1,34 @@
-fn main() {}
+//! Developer tasks: `cargo xtask <task>`. Nothing in the product depends on this crate.
+
+mod bench_io;
+mod rng;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "conceptlab developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Benchmark .h5ad reading: conceptlab against Python anndata on the same
+    /// generated CSR file, each in its own process (wall time and peak memory).
+    BenchIo(bench_io::Args),
+    /// (internal) Read one file in this process and print timing JSON.
+    #[command(hide = true)]
+    BenchIoRead(bench_io::ReadArgs),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::BenchIo(args) => bench_io::run(&args),
+        Task::BenchIoRead(args) => bench_io::read_one(&args),
+    }
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// Every setting the tool reads. Keys are dotted paths in `--override`
 /// (`io.compression=none`) and use `__` in environment variables
 /// (`CONCEPTLAB_IO__COMPRESSION=none`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Seed of every random number drawn.
@@ -36,16 +36,6 @@ pub struct IoSettings {
 pub enum CompressionSetting {
     Gzip,
     None,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            seed: 0,
-            threads: 0,
-            io: IoSettings::default(),
-        }
-    }
 }
 
 impl Default for IoSettings {

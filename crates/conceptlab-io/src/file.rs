@@ -219,6 +219,7 @@ impl H5ad {
         }
         let (data_key, indices_key) = (join(key, "data"), join(key, "indices"));
         let data_ds = self.h5.dataset(&data_key)?;
+        let indices_ds = self.h5.dataset(&indices_key)?;
         let mut data = NumVec::empty(info.dtype);
         let mut indices = Vec::new();
         let mut indptr = vec![0u64];
@@ -228,7 +229,11 @@ impl H5ad {
                 let part = numeric_window(&self.h5, &data_key, &data_ds, a, b - a)?;
                 data.extend_from(&part)
                     .map_err(|e| self.h5.invalid(key, e.to_string()))?;
-                indices.extend(self.h5.read_index_array(&indices_key, Some((a, b - a)))?);
+                indices.extend(self.h5.read_minor_indices(
+                    &indices_key,
+                    &indices_ds,
+                    Some((a, b - a)),
+                )?);
             }
             let base = *indptr.last().unwrap_or(&0);
             indptr.extend(
@@ -237,7 +242,6 @@ impl H5ad {
                     .map(|&p| base + p - a),
             );
         }
-        let indices = to_u32(&self.h5, &indices_key, indices)?;
         SparseMatrix::new(
             SparseFormat::Csr,
             (runs.iter().map(|r| r.1).sum(), info.shape.1),
@@ -262,6 +266,7 @@ impl H5ad {
         }
         let (data_key, indices_key) = (join(key, "data"), join(key, "indices"));
         let data_ds = self.h5.dataset(&data_key)?;
+        let indices_ds = self.h5.dataset(&indices_key)?;
         let mut data = NumVec::empty(info.dtype);
         let mut indices = Vec::new();
         let mut indptr = vec![0u64];
@@ -277,7 +282,8 @@ impl H5ad {
             let len = indptr_all[end_col] - start;
             let (block_rows, block_values) = if len > 0 {
                 (
-                    self.h5.read_index_array(&indices_key, Some((start, len)))?,
+                    self.h5
+                        .read_minor_indices(&indices_key, &indices_ds, Some((start, len)))?,
                     numeric_window(&self.h5, &data_key, &data_ds, start, len)?,
                 )
             } else {
@@ -289,8 +295,8 @@ impl H5ad {
                     (indptr_all[c + 1] - start) as usize,
                 );
                 let mut kept: Vec<(u32, usize)> = Vec::new();
-                for k in a..b {
-                    if let Some(news) = new_positions.get(&(block_rows[k] as usize)) {
+                for (k, &row) in block_rows.iter().enumerate().take(b).skip(a) {
+                    if let Some(news) = new_positions.get(&(row as usize)) {
                         kept.extend(news.iter().map(|&n| (n, k)));
                     }
                 }
@@ -393,12 +399,6 @@ fn info_of(m: &Matrix) -> MatrixInfo {
         encoding: m.encoding(),
         stored: m.values().len(),
     }
-}
-
-fn to_u32(h5: &H5File, key: &str, v: Vec<u64>) -> Result<Vec<u32>> {
-    v.into_iter()
-        .map(|i| u32::try_from(i).map_err(|_| h5.invalid(key, "index does not fit in 32 bits")))
-        .collect()
 }
 
 /// Sorted unique indices grouped into `(start, count)` runs of consecutive values.

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use conceptlab_core::{DType, NumVec};
-use hdf5_pure::{AttrValue, DType as H5DType, Dataset, File, Group};
+use hdf5_pure::{
+    AttrValue, ChunkCacheConfig, DType as H5DType, Dataset, File, FileAccessProperties, Group,
+};
 
 use crate::error::{IoError, Result};
 
@@ -51,10 +53,18 @@ impl H5File {
                 });
             }
         }
-        let file = File::open_streaming(path).map_err(|e| IoError::Corrupt {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
+        // Backed reads of scattered rows revisit the same compressed chunks;
+        // a per-dataset cache of 32 MiB decompresses each chunk once.
+        let properties = FileAccessProperties::new().with_chunk_cache(
+            ChunkCacheConfig::new()
+                .with_max_bytes(32 << 20)
+                .with_max_slots(512),
+        );
+        let file =
+            File::open_streaming_with_options(path, properties).map_err(|e| IoError::Corrupt {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
         Ok(Self { file, path: shown })
     }
 

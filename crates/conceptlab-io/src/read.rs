@@ -139,47 +139,68 @@ impl H5File {
         let shape = self.sparse_shape(key, attrs)?;
         let data_key = join(key, "data");
         let data = self.read_numeric(&data_key, &self.dataset(&data_key)?)?;
-        let indices = self.read_index_array(&join(key, "indices"), None)?;
+        let indices_key = join(key, "indices");
+        let indices = self.read_minor_indices(&indices_key, &self.dataset(&indices_key)?, None)?;
         let indptr = self.read_index_array(&join(key, "indptr"), None)?;
-        let indices = indices
-            .into_iter()
-            .map(u32::try_from)
-            .collect::<std::result::Result<Vec<u32>, _>>()
-            .map_err(|_| self.invalid(&join(key, "indices"), "index does not fit in 32 bits"))?;
         SparseMatrix::new(format, shape, indptr, indices, data)
             .map_err(|e| self.invalid(key, e.to_string()))
     }
 
-    /// Reads a non-negative integer array (sparse indices or pointers), or
-    /// the window `start..start+count` of it.
+    /// Reads a non-negative integer array (sparse pointers), or the window
+    /// `start..start+count` of it, as `u64`.
     pub(crate) fn read_index_array(
         &self,
         key: &str,
         window: Option<(u64, u64)>,
     ) -> Result<Vec<u64>> {
-        let ds = self.dataset(key)?;
+        self.read_unsigned(key, &self.dataset(key)?, window)
+    }
+
+    /// Reads sparse minor-axis indices as `u32`. Converting element by element
+    /// from the stored type lets a 32-bit array be reused in place instead of
+    /// passing through a 64-bit copy: on a 10-million-entry matrix that is
+    /// 120 MB of memory never touched.
+    pub(crate) fn read_minor_indices(
+        &self,
+        key: &str,
+        ds: &Dataset,
+        window: Option<(u64, u64)>,
+    ) -> Result<Vec<u32>> {
+        self.read_unsigned(key, ds, window)
+    }
+
+    fn read_unsigned<T>(
+        &self,
+        key: &str,
+        ds: &Dataset,
+        window: Option<(u64, u64)>,
+    ) -> Result<Vec<T>>
+    where
+        T: TryFrom<i8> + TryFrom<i16> + TryFrom<i32> + TryFrom<i64>,
+        T: TryFrom<u8> + TryFrom<u16> + TryFrom<u32> + TryFrom<u64>,
+    {
         let dtype = self
-            .numeric_dtype(key, &ds)?
+            .numeric_dtype(key, ds)?
             .filter(|d| d.is_integer())
             .ok_or_else(|| self.invalid(key, "expected an integer array"))?;
-        let values = self.read_numeric_window(key, &ds, dtype, window)?;
-        let negative = || self.invalid(key, "negative sparse index");
-        macro_rules! signed {
+        let values = self.read_numeric_window(key, ds, dtype, window)?;
+        let out_of_range = || self.invalid(key, "sparse index is negative or too large");
+        macro_rules! convert {
             ($v:expr) => {
                 $v.into_iter()
-                    .map(|x| u64::try_from(x).map_err(|_| negative()))
+                    .map(|x| T::try_from(x).map_err(|_| out_of_range()))
                     .collect()
             };
         }
         match values {
-            NumVec::I8(v) => signed!(v),
-            NumVec::I16(v) => signed!(v),
-            NumVec::I32(v) => signed!(v),
-            NumVec::I64(v) => signed!(v),
-            NumVec::U8(v) => Ok(v.into_iter().map(u64::from).collect()),
-            NumVec::U16(v) => Ok(v.into_iter().map(u64::from).collect()),
-            NumVec::U32(v) => Ok(v.into_iter().map(u64::from).collect()),
-            NumVec::U64(v) => Ok(v),
+            NumVec::I8(v) => convert!(v),
+            NumVec::I16(v) => convert!(v),
+            NumVec::I32(v) => convert!(v),
+            NumVec::I64(v) => convert!(v),
+            NumVec::U8(v) => convert!(v),
+            NumVec::U16(v) => convert!(v),
+            NumVec::U32(v) => convert!(v),
+            NumVec::U64(v) => convert!(v),
             _ => Err(self.invalid(key, "expected an integer array")),
         }
     }

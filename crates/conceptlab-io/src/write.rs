@@ -462,13 +462,26 @@ impl Writer<'_> {
     }
 }
 
-/// Chunk dimensions: whole trailing axes, and as many leading rows as fit in
+/// Largest chunk extent along any axis. libhdf5 (and so h5py) rejects chunk
+/// dimensions that need exactly three bytes to encode (65,536 to 16,777,215):
+/// hdf5-pure 0.47 encodes those with four, and libhdf5 refuses to open the
+/// dataset ("stored chunk dimension encoding length does not match"). Keeping
+/// every extent below 2^16 avoids the disagreement.
+const MAX_CHUNK_EXTENT: usize = 65_535;
+
+/// Chunk dimensions: whole trailing axes where they fit (else capped at
+/// [`MAX_CHUNK_EXTENT`]), and as many leading rows as fit in
 /// [`CHUNK_ELEMENTS`] (at least one).
 fn chunk_shape(shape: &[usize]) -> Vec<u64> {
-    let row: usize = shape[1..].iter().product::<usize>().max(1);
-    let rows = (CHUNK_ELEMENTS / row).clamp(1, shape[0].max(1));
-    std::iter::once(rows as u64)
-        .chain(shape[1..].iter().map(|&d| d.max(1) as u64))
+    let trailing: Vec<usize> = shape[1..]
+        .iter()
+        .map(|&d| d.clamp(1, MAX_CHUNK_EXTENT))
+        .collect();
+    let row: usize = trailing.iter().product::<usize>().max(1);
+    let rows = (CHUNK_ELEMENTS / row).clamp(1, shape[0].clamp(1, MAX_CHUNK_EXTENT));
+    std::iter::once(rows)
+        .chain(trailing)
+        .map(|d| d as u64)
         .collect()
 }
 
@@ -479,8 +492,9 @@ mod tests {
     #[test]
     fn chunks_cover_whole_rows() {
         assert_eq!(chunk_shape(&[10]), vec![10]);
-        assert_eq!(chunk_shape(&[1_000_000]), vec![65_536]);
+        assert_eq!(chunk_shape(&[1_000_000]), vec![65_535]);
         assert_eq!(chunk_shape(&[50_000, 2_000]), vec![32, 2_000]);
-        assert_eq!(chunk_shape(&[3, 100_000]), vec![1, 100_000]);
+        assert_eq!(chunk_shape(&[3, 100_000]), vec![1, 65_535]);
+        assert_eq!(chunk_shape(&[0, 5]), vec![1, 5]);
     }
 }

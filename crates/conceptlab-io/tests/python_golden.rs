@@ -105,34 +105,34 @@ fn frames_match_python() {
         .zip(&data.obs.columns)
     {
         assert_eq!(pair[0].as_str().unwrap(), name);
-        let ok = match (pair[1].as_str().unwrap(), column) {
-            ("category", Column::Categorical(_)) => true,
-            ("float64", Column::Numeric(NumVec::F64(_))) => true,
-            ("bool", Column::Numeric(NumVec::Bool(_))) => true,
-            ("object", Column::Strings(_)) => true,
-            (
-                "Int64",
-                Column::Nullable {
-                    values: Values::Numbers(NumVec::I64(_)),
-                    ..
-                },
-            ) => true,
-            (
-                "boolean",
-                Column::Nullable {
-                    values: Values::Numbers(NumVec::Bool(_)),
-                    ..
-                },
-            ) => true,
-            (
-                "string",
-                Column::Nullable {
-                    values: Values::Strings(_),
-                    ..
-                },
-            ) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (pair[1].as_str().unwrap(), column),
+            ("category", Column::Categorical(_))
+                | ("float64", Column::Numeric(NumVec::F64(_)))
+                | ("bool", Column::Numeric(NumVec::Bool(_)))
+                | ("object", Column::Strings(_))
+                | (
+                    "Int64",
+                    Column::Nullable {
+                        values: Values::Numbers(NumVec::I64(_)),
+                        ..
+                    }
+                )
+                | (
+                    "boolean",
+                    Column::Nullable {
+                        values: Values::Numbers(NumVec::Bool(_)),
+                        ..
+                    }
+                )
+                | (
+                    "string",
+                    Column::Nullable {
+                        values: Values::Strings(_),
+                        ..
+                    }
+                )
+        );
         assert!(
             ok,
             "column {name}: pandas {} but read as {}",
