@@ -275,6 +275,18 @@ def fx_raw_gzip(rng):
     return a
 
 
+def fx_large_csr_gzip(rng):
+    # Big enough that conceptlab's writer must split arrays into several
+    # chunks (> 65,535 elements), and wide enough (> 65,535 columns) that a
+    # dense row cannot be one chunk: chunk extents libhdf5 accepts are
+    # exercised, which tiny fixtures never reach.
+    n, m = 3000, 400
+    X = sparse_counts(rng, (n, m), 0.1, np.float32)
+    a = ad.AnnData(X, *axes(n, m))
+    a.obsm["wide"] = rng.standard_normal((2, 70_000)).astype(np.float32)[np.zeros(n, dtype=int) % 2]
+    return a
+
+
 FIXTURES = {
     "dense_f32.h5ad": (fx_dense_f32, NONE),
     "dense_f64_gzip.h5ad": (fx_dense_f64_gzip, GZIP),
@@ -289,6 +301,7 @@ FIXTURES = {
     "embeddings_gzip.h5ad": (fx_embeddings_gzip, GZIP),
     "uns_nested.h5ad": (fx_uns_nested, NONE),
     "raw_gzip.h5ad": (fx_raw_gzip, GZIP),
+    "large_csr_gzip.h5ad": (fx_large_csr_gzip, GZIP),
 }
 
 
