@@ -249,6 +249,13 @@ def uns_tree(rng) -> dict:
         "str_array": np.array(["alpha", "beta", "gamma", "ü"], dtype=object),
         "bool_array": np.array([True, False, True]),
         "empty": {}, "nested_empty": {"inner": {}},
+        # A numeric record array (anndata "rec-array"), like scanpy's
+        # rank_genes_groups/scores. String-field record arrays are written by
+        # anndata with variable-length strings inside the compound, which
+        # conceptlab does not read (see docs/decisions/h5ad-io.md).
+        "rec_scores": np.rec.fromarrays(
+            [rng.standard_normal(5).astype(np.float32), np.arange(5, dtype=np.int64)],
+            names="CD4+/CD25 T Reg,rank"),
     }
 
 

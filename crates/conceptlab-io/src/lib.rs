@@ -18,6 +18,7 @@
 
 #[cfg(feature = "anndata-rs")]
 pub mod anndata_rs;
+mod compound;
 mod error;
 mod file;
 mod h5;

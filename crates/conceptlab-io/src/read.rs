@@ -378,8 +378,8 @@ impl H5File {
         let kind = self.require(key, "an uns element")?;
         let attrs = self.attrs(key, kind)?;
         let enc = h5::encoding(&attrs);
-        const UNS_ENCODINGS: &str = "dict, string, string-array, numeric-scalar, array, csr_matrix, \
-             csc_matrix, dataframe, categorical, nullable-*";
+        const UNS_ENCODINGS: &str = "dict, string, string-array, numeric-scalar, array, rec-array, \
+             csr_matrix, csc_matrix, dataframe, categorical, nullable-*";
         match kind {
             NodeKind::Group => match enc.as_deref() {
                 None if h5::attr_string(&attrs, "h5sparse_format").is_some() => {
@@ -405,8 +405,12 @@ impl H5File {
                     | Some("string")
                     | Some("string-array")
                     | Some("numeric-scalar")
-                    | Some("array") => {}
+                    | Some("array")
+                    | Some("rec-array") => {}
                     Some(other) => return Err(self.unsupported(key, other, UNS_ENCODINGS)),
+                }
+                if matches!(dtype, hdf5_pure::DType::Compound(_)) {
+                    return Ok(UnsValue::Records(crate::compound::read_records(self, key)?));
                 }
                 if h5::is_string_dtype(&dtype) {
                     let values = self.read_strings(key, &ds)?;

@@ -7,11 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use conceptlab_core::{
-    CellData, Column, DenseArray, Frame, Matrix, NumVec, SparseMatrix, UnsValue, Values,
+    CellData, Column, DType, DenseArray, Frame, Matrix, NumVec, SparseMatrix, UnsValue, Values,
 };
 use hdf5_pure::{
-    AttrValue, DatasetBuilder, EnumTypeBuilder, FileBuilder, FinishedGroup, GroupBuilder,
-    make_i8_type,
+    AttrValue, CharacterSet, CompoundTypeBuilder, DatasetBuilder, Datatype, EnumTypeBuilder,
+    FileBuilder, FinishedGroup, GroupBuilder, StringPadding, make_f32_type, make_f64_type,
+    make_i8_type, make_i16_type, make_i32_type, make_i64_type, make_u8_type, make_u16_type,
+    make_u32_type, make_u64_type,
 };
 use indexmap::IndexMap;
 
@@ -187,12 +189,7 @@ impl Writer<'_> {
     fn numeric(&self, ds: &mut DatasetBuilder, data: &NumVec, shape: &[usize]) {
         match data {
             NumVec::Bool(v) => {
-                // h5py's representation of numpy bool: an int8 enum FALSE=0, TRUE=1.
-                if let Ok(dt) = EnumTypeBuilder::with_base(make_i8_type())
-                    .value("FALSE", 0)
-                    .value("TRUE", 1)
-                    .build()
-                {
+                if let Some(dt) = bool_datatype() {
                     let bytes: Vec<u8> = v.iter().map(|&b| u8::from(b)).collect();
                     ds.with_enum_u8_data(dt, &bytes);
                 }
@@ -458,7 +455,134 @@ impl Writer<'_> {
             UnsValue::Sparse(s) => self.sparse(parent, name, s),
             UnsValue::Frame(f) => self.frame(parent, name, f),
             UnsValue::Column(c) => self.column(parent, name, c),
+            UnsValue::Records(fields) => self.records(parent, name, fields),
         }
+    }
+
+    /// A record array (anndata `rec-array`): one compound dataset. String
+    /// fields are stored as fixed-length ASCII strings: anndata stores them as
+    /// variable-length strings inside the compound, which hdf5-pure cannot
+    /// write, and anndata 0.12 reads fixed-length fields back as unicode only
+    /// when their charset is ASCII. Records holding non-ASCII text are written
+    /// as a `dataframe` with one column per field instead, which keeps every
+    /// value and the `records[field]` access in Python.
+    fn records(&mut self, parent: &mut impl Parent, name: &str, fields: &[(String, Values)]) {
+        self.check_name(name);
+        let n = fields.first().map_or(0, |(_, v)| v.len());
+        if fields.is_empty() || fields.iter().any(|(_, v)| v.len() != n) {
+            self.errors.push(format!(
+                "record array `{name}` is empty or its fields differ in length"
+            ));
+            return;
+        }
+        let non_ascii = fields.iter().any(|(_, v)| match v {
+            Values::Strings(s) => s.iter().any(|x| !x.is_ascii()),
+            Values::Numbers(_) => false,
+        });
+        if non_ascii {
+            let mut frame = Frame::with_index((0..n).map(|i| i.to_string()).collect());
+            for (field, values) in fields {
+                let column = match values {
+                    Values::Strings(s) => Column::Strings(s.clone()),
+                    Values::Numbers(v) => Column::Numeric(v.clone()),
+                };
+                frame.columns.insert(field.clone(), column);
+            }
+            self.frame(parent, name, &frame);
+            return;
+        }
+        let mut builder = CompoundTypeBuilder::new();
+        let mut widths = Vec::with_capacity(fields.len());
+        for (field, values) in fields {
+            let (datatype, width) = match values {
+                Values::Strings(s) => {
+                    let width = s.iter().map(String::len).max().unwrap_or(0).max(1);
+                    let datatype = Datatype::String {
+                        size: width as u32,
+                        padding: StringPadding::NullPad,
+                        charset: CharacterSet::Ascii,
+                    };
+                    (datatype, width)
+                }
+                Values::Numbers(v) => match element_datatype(v.dtype()) {
+                    Some(datatype) => (datatype, v.dtype().size_of()),
+                    None => {
+                        self.errors.push(format!(
+                            "record array `{name}`: cannot encode field `{field}`"
+                        ));
+                        return;
+                    }
+                },
+            };
+            builder = builder.field(field, datatype);
+            widths.push(width);
+        }
+        let datatype = match builder.build() {
+            Ok(dt) => dt,
+            Err(e) => {
+                self.errors.push(format!("record array `{name}`: {e}"));
+                return;
+            }
+        };
+        let mut raw = Vec::with_capacity(widths.iter().sum::<usize>() * n);
+        for i in 0..n {
+            for ((_, values), &width) in fields.iter().zip(&widths) {
+                match values {
+                    Values::Strings(s) => {
+                        let bytes = s[i].as_bytes();
+                        raw.extend_from_slice(bytes);
+                        raw.resize(raw.len() + width - bytes.len(), 0);
+                    }
+                    Values::Numbers(v) => push_le(&mut raw, v, i),
+                }
+            }
+        }
+        let ds = parent.dataset(name);
+        ds.with_compound_data(datatype, raw, n as u64);
+        set_dataset_encoding(ds, "rec-array", "0.2.0");
+    }
+}
+
+/// The HDF5 type of one element (booleans as h5py's int8 enum).
+fn element_datatype(dtype: DType) -> Option<Datatype> {
+    Some(match dtype {
+        DType::Bool => bool_datatype()?,
+        DType::I8 => make_i8_type(),
+        DType::I16 => make_i16_type(),
+        DType::I32 => make_i32_type(),
+        DType::I64 => make_i64_type(),
+        DType::U8 => make_u8_type(),
+        DType::U16 => make_u16_type(),
+        DType::U32 => make_u32_type(),
+        DType::U64 => make_u64_type(),
+        DType::F32 => make_f32_type(),
+        DType::F64 => make_f64_type(),
+    })
+}
+
+/// h5py's representation of numpy bool: an int8 enum FALSE=0, TRUE=1.
+fn bool_datatype() -> Option<Datatype> {
+    EnumTypeBuilder::with_base(make_i8_type())
+        .value("FALSE", 0)
+        .value("TRUE", 1)
+        .build()
+        .ok()
+}
+
+/// Appends element `i` of `v` in little-endian byte order.
+fn push_le(out: &mut Vec<u8>, v: &NumVec, i: usize) {
+    match v {
+        NumVec::Bool(x) => out.push(u8::from(x[i])),
+        NumVec::I8(x) => out.extend_from_slice(&x[i].to_le_bytes()),
+        NumVec::I16(x) => out.extend_from_slice(&x[i].to_le_bytes()),
+        NumVec::I32(x) => out.extend_from_slice(&x[i].to_le_bytes()),
+        NumVec::I64(x) => out.extend_from_slice(&x[i].to_le_bytes()),
+        NumVec::U8(x) => out.push(x[i]),
+        NumVec::U16(x) => out.extend_from_slice(&x[i].to_le_bytes()),
+        NumVec::U32(x) => out.extend_from_slice(&x[i].to_le_bytes()),
+        NumVec::U64(x) => out.extend_from_slice(&x[i].to_le_bytes()),
+        NumVec::F32(x) => out.extend_from_slice(&x[i].to_le_bytes()),
+        NumVec::F64(x) => out.extend_from_slice(&x[i].to_le_bytes()),
     }
 }
 

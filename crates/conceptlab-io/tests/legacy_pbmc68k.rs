@@ -97,6 +97,19 @@ fn reads_shape_categories_and_values() {
     // The category arrays consumed by obs are not left behind in uns.
     assert!(!data.uns.contains_key("bulk_labels_categories"));
     assert!(data.uns.contains_key("bulk_labels_colors"));
+    // scanpy's marker-gene record arrays are kept, fixed-length strings and all.
+    let conceptlab_core::UnsValue::Mapping(rgg) = &data.uns["rank_genes_groups"] else {
+        panic!()
+    };
+    let conceptlab_core::UnsValue::Records(names) = &rgg["names"] else {
+        panic!("names: {}", rgg["names"].describe())
+    };
+    assert_eq!(names.len(), 10);
+    assert_eq!(names[0].0, "CD4+/CD25 T Reg");
+    let Values::Strings(first) = &names[0].1 else {
+        panic!()
+    };
+    assert_eq!(&first[..2], ["RGS19", "HIST1H4C"]);
 }
 
 #[test]

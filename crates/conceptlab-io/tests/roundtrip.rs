@@ -62,3 +62,31 @@ fn a_failed_write_leaves_no_file_and_keeps_the_old_one() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "temporary file left behind");
 }
+
+#[test]
+fn non_ascii_record_arrays_become_data_frames_with_the_same_values() {
+    use conceptlab_core::{Column, NumVec, UnsValue, Values};
+    let mut data = common::rich_cell_data(5, 3, 4);
+    let names = vec!["Zellkern ü".to_string(), "b".to_string()];
+    data.uns.insert(
+        "markers".into(),
+        UnsValue::Records(vec![
+            ("group".into(), Values::Strings(names.clone())),
+            ("score".into(), Values::Numbers(NumVec::F64(vec![1.0, 2.0]))),
+        ]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records.h5ad");
+    write_h5ad(&data, &path, &WriteOptions::default()).unwrap();
+    let back = read_h5ad(&path).unwrap();
+    let UnsValue::Frame(frame) = &back.uns["markers"] else {
+        panic!("expected a data frame")
+    };
+    assert_eq!(frame.columns["group"], Column::Strings(names));
+    assert_eq!(
+        frame.columns["score"],
+        Column::Numeric(NumVec::F64(vec![1.0, 2.0]))
+    );
+    // Everything else is untouched.
+    assert_eq!(back.uns["rank_genes"], data.uns["rank_genes"]);
+}

@@ -1,6 +1,6 @@
 use indexmap::IndexMap;
 
-use super::frame::{Column, Frame};
+use super::frame::{Column, Frame, Values};
 use super::matrix::{DenseArray, SparseMatrix};
 
 /// One element of the unstructured annotation tree (`uns`).
@@ -22,6 +22,9 @@ pub enum UnsValue {
     Frame(Frame),
     /// A categorical or nullable array stored outside a data frame.
     Column(Column),
+    /// A numpy record array (anndata `rec-array`): named columns of equal
+    /// length, e.g. scanpy's `rank_genes_groups/names`.
+    Records(Vec<(String, Values)>),
 }
 
 impl UnsValue {
@@ -36,6 +39,11 @@ impl UnsValue {
             UnsValue::Sparse(s) => format!("{}({}x{})", s.format.encoding(), s.shape.0, s.shape.1),
             UnsValue::Frame(f) => format!("dataframe({}x{})", f.len(), f.columns.len()),
             UnsValue::Column(c) => c.describe(),
+            UnsValue::Records(fields) => format!(
+                "records({} x {})",
+                fields.first().map_or(0, |(_, v)| v.len()),
+                fields.len()
+            ),
         }
     }
 }

@@ -240,6 +240,23 @@ pub fn rich_cell_data(n_obs: usize, n_vars: usize, seed: u64) -> CellData {
         "graph".into(),
         UnsValue::Sparse(random_csr(&mut rng, 5, 5, 0.3)),
     );
+    uns.insert(
+        "rank_genes".into(),
+        UnsValue::Records(vec![
+            (
+                "CD4+/CD25 T Reg".into(),
+                Values::Strings(vec!["RGS19".into(), "HIST1H4C".into(), "".into()]),
+            ),
+            (
+                "score".into(),
+                Values::Numbers(NumVec::F32(vec![1.5, -0.25, 0.0])),
+            ),
+            (
+                "flag".into(),
+                Values::Numbers(NumVec::Bool(vec![true, false, true])),
+            ),
+        ]),
+    );
     data.uns = uns;
 
     let mut raw_var = Frame::with_index((0..n_vars + 3).map(|i| format!("raw_gene{i}")).collect());
