@@ -11,6 +11,8 @@
 
 pub mod data;
 mod error;
+pub mod linalg;
+pub mod random;
 
 pub use data::{
     Categorical, CellData, Column, DType, DenseArray, Frame, Matrix, NumVec, RawData, SparseFormat,
