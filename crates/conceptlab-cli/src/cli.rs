@@ -60,8 +60,46 @@ pub enum Command {
     /// compression. The output is written to a temporary file and renamed, and
     /// the input is never overwritten.
     Convert(ConvertArgs),
+    /// Generate a synthetic data set with exact ground-truth counterfactuals.
+    ///
+    /// Writes counts (X and layers/counts), obs (cell_type, tissue, batch, one
+    /// boolean column per concept, intervention_<k> split labels, original_index),
+    /// obsm["concepts"], uns["concept_names"], the true concept effects in
+    /// varm["concept_coef"] and the seed, configuration and parameters in uns["synth"].
+    /// The same seed always gives the same file.
+    Synth(SynthArgs),
     /// Print the effective configuration (all layers applied) as TOML.
     Config,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// A built-in preset (synthetic_1, synthetic_2, synthetic_3,
+    /// concept_size_{8,20,50,100,250}) or a TOML file with generator settings.
+    #[arg(long, default_value = "synthetic_1")]
+    pub preset: String,
+    /// Number of cells (overrides the preset).
+    #[arg(long)]
+    pub cells: Option<usize>,
+    /// Number of genes (overrides the preset).
+    #[arg(long)]
+    pub genes: Option<usize>,
+    /// Number of concepts (overrides the preset).
+    #[arg(long)]
+    pub concepts: Option<usize>,
+    /// Number of held-out (cell type, concept) combinations (overrides the preset).
+    #[arg(long)]
+    pub hold_out: Option<usize>,
+    /// Where to write the generated cells.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Also write the ground-truth counterfactual twins of the benchmark's
+    /// edited cells here, paired with their sources by obs["original_index"].
+    #[arg(long, value_name = "FILE")]
+    pub counterfactuals: Option<PathBuf>,
+    /// Replace output files that exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

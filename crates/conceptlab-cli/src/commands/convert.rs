@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use anyhow::Result;
 
 use crate::cli::ConvertArgs;
@@ -5,7 +7,7 @@ use crate::exit::user_error;
 use crate::settings::Settings;
 
 pub fn run(args: &ConvertArgs, settings: &Settings) -> Result<()> {
-    guard_output(&args.input, &args.output, args.force)?;
+    guard_output(&args.output, args.force, &[&args.input])?;
     let data = conceptlab_io::read_h5ad(&args.input)?;
     let mut io = settings.io.clone();
     if let Some(c) = args.compression {
@@ -22,26 +24,27 @@ pub fn run(args: &ConvertArgs, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// Refuses to write over the input (whatever path spells it) or, without
+/// Refuses to write over an input (whatever path spells it) or, without
 /// `--force`, over any existing file.
-pub fn guard_output(input: &std::path::Path, output: &std::path::Path, force: bool) -> Result<()> {
-    if output.exists() {
-        let same = match (input.canonicalize(), output.canonicalize()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        if same {
-            return Err(user_error!(
-                "{}: refusing to overwrite the input file; choose another output path",
-                output.display()
-            ));
-        }
-        if !force {
-            return Err(user_error!(
-                "{}: already exists (pass --force to replace it)",
-                output.display()
-            ));
-        }
+pub fn guard_output(output: &Path, force: bool, inputs: &[&Path]) -> Result<()> {
+    if !output.exists() {
+        return Ok(());
+    }
+    let target = output.canonicalize().ok();
+    if inputs
+        .iter()
+        .any(|input| input.canonicalize().ok().is_some_and(|p| Some(p) == target))
+    {
+        return Err(user_error!(
+            "{}: refusing to overwrite the input file; choose another output path",
+            output.display()
+        ));
+    }
+    if !force {
+        return Err(user_error!(
+            "{}: already exists (pass --force to replace it)",
+            output.display()
+        ));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod convert;
 mod inspect;
+mod synth;
 
 use anyhow::{Context, Result};
 
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args, &settings),
+        Command::Synth(args) => synth::run(&args, &settings),
         Command::Config => {
             print!("{}", settings::to_toml(&settings)?);
             Ok(())
