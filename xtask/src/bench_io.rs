@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use conceptlab_core::{CellData, Matrix, NumVec, SparseFormat, SparseMatrix};
 use conceptlab_io::{Compression, H5ad, WriteOptions, read_h5ad, write_h5ad};
 use serde_json::{Value, json};
 
+use crate::proc::{best_of, rss_mib, run_json};
 use crate::rng::SplitMix64;
 
 #[derive(clap::Args)]
@@ -78,20 +79,6 @@ fn generate(cells: usize, genes: usize, density: f64, seed: u64) -> Result<CellD
     )?)
 }
 
-/// Peak and current resident memory of this process, in MiB.
-fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 /// Runs in a child process: one read, one JSON line on stdout.
 pub fn read_one(args: &ReadArgs) -> Result<()> {
     let (_, baseline) = rss_mib();
@@ -121,37 +108,6 @@ pub fn read_one(args: &ReadArgs) -> Result<()> {
                "baseline_rss_mib": baseline, "n_obs": n_obs, "stored_values": stored})
     );
     Ok(())
-}
-
-fn run_json(cmd: &mut Command) -> Result<Value> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .context("no JSON output")?;
-    Ok(serde_json::from_str(line)?)
-}
-
-fn best_of(repeats: usize, mut f: impl FnMut() -> Result<Value>) -> Result<Value> {
-    let mut best: Option<Value> = None;
-    for _ in 0..repeats.max(1) {
-        let v = f()?;
-        let better = match &best {
-            None => true,
-            Some(b) => v["seconds"].as_f64() < b["seconds"].as_f64(),
-        };
-        if better {
-            best = Some(v);
-        }
-    }
-    best.context("no measurement")
 }
 
 pub fn run(args: &Args) -> Result<()> {

@@ -1,6 +1,8 @@
 //! Developer tasks: `cargo xtask <task>`. Nothing in the product depends on this crate.
 
 mod bench_io;
+mod bench_synth;
+mod proc;
 mod rng;
 
 use anyhow::Result;
@@ -24,11 +26,19 @@ enum Task {
     /// (internal) Read one file in this process and print timing JSON.
     #[command(hide = true)]
     BenchIoRead(bench_io::ReadArgs),
+    /// Benchmark the synthetic generator (wall time and peak memory on 1 and
+    /// 2 threads) next to a numpy re-implementation of the reference's loop.
+    BenchSynth(bench_synth::Args),
+    /// (internal) Generate once in this process and print timing JSON.
+    #[command(hide = true)]
+    BenchSynthRun(bench_synth::RunArgs),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::BenchIo(args) => bench_io::run(&args),
         Task::BenchIoRead(args) => bench_io::read_one(&args),
+        Task::BenchSynth(args) => bench_synth::run(&args),
+        Task::BenchSynthRun(args) => bench_synth::run_one(&args),
     }
 }
