@@ -18,6 +18,8 @@ struct Cli {
     task: Task,
 }
 
+// Variant names are the task names users type (`bench-io`, ...).
+#[allow(clippy::enum_variant_names)]
 #[derive(Subcommand)]
 enum Task {
     /// Benchmark .h5ad reading: conceptlab against Python anndata on the same
