@@ -17,7 +17,8 @@ use conceptlab_io::{Compression, H5ad, WriteOptions, read_h5ad, write_h5ad};
 use serde_json::{Value, json};
 
 use crate::proc::{best_of, rss_mib, run_json};
-use crate::rng::SplitMix64;
+use conceptlab_core::random::{open_uniform, stream_rng};
+use rand::Rng as _;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -49,7 +50,7 @@ pub struct ReadArgs {
 }
 
 fn generate(cells: usize, genes: usize, density: f64, seed: u64) -> Result<CellData> {
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = stream_rng(seed, 0);
     let mut indptr = Vec::with_capacity(cells + 1);
     indptr.push(0u64);
     let expected = (cells as f64 * genes as f64 * density * 1.05) as usize;
@@ -57,10 +58,10 @@ fn generate(cells: usize, genes: usize, density: f64, seed: u64) -> Result<CellD
     let mut data = Vec::with_capacity(expected);
     for _ in 0..cells {
         for g in 0..genes {
-            if rng.uniform() < density {
+            if open_uniform(&mut rng) < density {
                 indices.push(g as u32);
                 // Small counts, as in UMI data.
-                data.push((1 + (rng.next_u64() % 20)) as f32);
+                data.push(rng.random_range(1..=20u32) as f32);
             }
         }
         indptr.push(indices.len() as u64);
@@ -91,10 +92,8 @@ pub fn read_one(args: &ReadArgs) -> Result<()> {
         Some(k) => {
             let file = H5ad::open(&args.file)?;
             let n = file.shape()?.0;
-            let mut rng = SplitMix64::new(1);
-            let mut rows: Vec<usize> = (0..k)
-                .map(|_| (rng.next_u64() % n as u64) as usize)
-                .collect();
+            let mut rng = stream_rng(1, 0);
+            let mut rows: Vec<usize> = (0..k).map(|_| rng.random_range(0..n)).collect();
             rows.sort_unstable();
             let m = file.read_rows("X", &rows)?;
             (m.nrows(), m.values().len())

@@ -3,7 +3,6 @@
 mod bench_io;
 mod bench_synth;
 mod proc;
-mod rng;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

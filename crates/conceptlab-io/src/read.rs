@@ -332,41 +332,35 @@ impl H5File {
     /// Reads every member of the group at `key` as matrices (layers, obsm, ...).
     /// Members of another kind (data frames in `obsm`, say) are skipped with a warning.
     pub(crate) fn read_matrix_map(&self, key: &str) -> Result<IndexMap<String, Matrix>> {
-        let mut out = IndexMap::new();
-        if self.kind(key)? != Some(NodeKind::Group) {
-            return Ok(out);
-        }
-        for (name, _) in self.members(key)? {
-            let member = join(key, &name);
-            match self.read_matrix(&member) {
-                Ok(m) => {
-                    out.insert(name, m);
-                }
-                Err(IoError::Unsupported { encoding, .. }) => {
-                    tracing::warn!(file = %self.path, key = %member, %encoding, "skipping element that is not a matrix");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.read_members(key, Self::read_matrix)
     }
 
     /// Reads the group at `key` as an `uns` mapping. Elements of an encoding
     /// this reader does not know are skipped with a warning rather than failing
     /// the whole file: `uns` is free-form and often holds tool-specific objects.
     pub(crate) fn read_uns_map(&self, key: &str) -> Result<IndexMap<String, UnsValue>> {
+        self.read_members(key, Self::read_uns_value)
+    }
+
+    /// Reads each member of the group at `key` with `read`, skipping (with a
+    /// warning) members of an unsupported encoding; a missing group is empty.
+    fn read_members<T>(
+        &self,
+        key: &str,
+        read: impl Fn(&Self, &str) -> Result<T>,
+    ) -> Result<IndexMap<String, T>> {
         let mut out = IndexMap::new();
         if self.kind(key)? != Some(NodeKind::Group) {
             return Ok(out);
         }
         for (name, _) in self.members(key)? {
             let member = join(key, &name);
-            match self.read_uns_value(&member) {
-                Ok(v) => {
-                    out.insert(name, v);
+            match read(self, &member) {
+                Ok(value) => {
+                    out.insert(name, value);
                 }
                 Err(IoError::Unsupported { encoding, .. }) => {
-                    tracing::warn!(file = %self.path, key = %member, %encoding, "skipping uns element of unsupported encoding");
+                    tracing::warn!(file = %self.path, key = %member, %encoding, "skipping element of unsupported encoding");
                 }
                 Err(e) => return Err(e),
             }

@@ -187,44 +187,26 @@ impl Writer<'_> {
 
     /// Numeric data with its shape, chunked and compressed when asked to.
     fn numeric(&self, ds: &mut DatasetBuilder, data: &NumVec, shape: &[usize]) {
-        match data {
-            NumVec::Bool(v) => {
-                if let Some(dt) = bool_datatype() {
-                    let bytes: Vec<u8> = v.iter().map(|&b| u8::from(b)).collect();
-                    ds.with_enum_u8_data(dt, &bytes);
+        macro_rules! typed {
+            ($($variant:ident => $with:ident),*) => {
+                match data {
+                    NumVec::Bool(v) => {
+                        if let Some(dt) = bool_datatype() {
+                            let bytes: Vec<u8> = v.iter().map(|&b| u8::from(b)).collect();
+                            ds.with_enum_u8_data(dt, &bytes);
+                        }
+                    }
+                    $(NumVec::$variant(v) => {
+                        ds.$with(v);
+                    })*
                 }
-            }
-            NumVec::I8(v) => {
-                ds.with_i8_data(v);
-            }
-            NumVec::I16(v) => {
-                ds.with_i16_data(v);
-            }
-            NumVec::I32(v) => {
-                ds.with_i32_data(v);
-            }
-            NumVec::I64(v) => {
-                ds.with_i64_data(v);
-            }
-            NumVec::U8(v) => {
-                ds.with_u8_data(v);
-            }
-            NumVec::U16(v) => {
-                ds.with_u16_data(v);
-            }
-            NumVec::U32(v) => {
-                ds.with_u32_data(v);
-            }
-            NumVec::U64(v) => {
-                ds.with_u64_data(v);
-            }
-            NumVec::F32(v) => {
-                ds.with_f32_data(v);
-            }
-            NumVec::F64(v) => {
-                ds.with_f64_data(v);
-            }
+            };
         }
+        typed!(
+            I8 => with_i8_data, I16 => with_i16_data, I32 => with_i32_data, I64 => with_i64_data,
+            U8 => with_u8_data, U16 => with_u16_data, U32 => with_u32_data, U64 => with_u64_data,
+            F32 => with_f32_data, F64 => with_f64_data
+        );
         let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
         ds.with_shape(&dims);
         if let Compression::Gzip(level) = self.options.compression

@@ -9,25 +9,18 @@ use conceptlab_core::{
 };
 use indexmap::IndexMap;
 
-/// SplitMix64: small, deterministic, good enough for test data.
-pub struct Rng(u64);
+/// Test-data randomness from the workspace's seeded streams.
+pub struct Rng(conceptlab_core::random::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Self(conceptlab_core::random::stream_rng(seed, 0))
     }
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        conceptlab_core::random::open_uniform(&mut self.0)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        ((self.uniform() * n as f64) as usize).min(n - 1)
     }
 }
 
