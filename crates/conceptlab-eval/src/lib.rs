@@ -1,5 +1,29 @@
-//! Evaluation metrics for counterfactual predictions.
+//! Evaluation metrics for counterfactual predictions: pure functions over
+//! row-major `f64` arrays ([`Points`]), parallel with rayon where it pays,
+//! each with its exact definition in its doc comment. Inputs are validated
+//! (shapes, finiteness): bad input is an error, never a NaN result.
 //!
-//! Scope (issue 6, not built yet): rMMD and the other distribution distances,
-//! community metrics, concept metrics, all as pure functions over arrays.
-//! Never depends on `conceptlab-io`.
+//! Built so far: unbiased RBF MMD² ([`mmd2_rbf`]; scCBGM's `γ = 1/d` in
+//! [`mmd2_rbf_default`]), the E-distance, the Fréchet distance, the ratio to
+//! the nearest training group ([`nearest_group_ratio`], which turns MMD into
+//! rMMD), mean-based metrics (both R² conventions, Pearson delta, MSE/MAE of
+//! means and deltas) and the cell-level MSE to paired ground truth.
+//! Not yet built (issue 6): exact OT (EMD, W2), Sinkhorn, DE recall with
+//! Wilcoxon + Benjamini-Hochberg, concept AUROC/F1, LISI, modularity, the
+//! discrimination score, trivial reference predictors and `evaluate`.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod distances;
+mod error;
+mod means;
+mod points;
+mod ratio;
+
+pub use distances::{e_distance, frechet_distance, mmd2_rbf, mmd2_rbf_default};
+pub use error::EvalError;
+pub use means::{MeanMetrics, cell_level_mse, mean_metrics};
+pub use points::Points;
+pub use ratio::{MIN_GROUP_SIZE, Ratio, nearest_group_ratio};
