@@ -13,7 +13,7 @@ pub struct Points<'a> {
 impl<'a> Points<'a> {
     /// Wraps `data` (row-major, `cols` columns); `what` names the input in errors.
     pub fn new(what: &str, data: &'a [f64], cols: usize) -> Result<Self, EvalError> {
-        if cols == 0 || data.len() % cols != 0 {
+        if cols == 0 || !data.len().is_multiple_of(cols) {
             return Err(EvalError::Shape {
                 what: what.to_owned(),
                 found: data.len(),
