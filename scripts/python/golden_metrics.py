@@ -12,7 +12,10 @@ implements, computed here independently:
 - Fréchet: ``scipy.linalg.sqrtm`` of the covariance product, real part;
 - R² (squared Pearson via ``scipy.stats.pearsonr``, and
   ``sklearn.metrics.r2_score``), Pearson delta, MSE/MAE of means and deltas;
-- cell-level MSE with pairs matched by key (prediction rows shuffled).
+- cell-level MSE with pairs matched by key (prediction rows shuffled);
+- Wilcoxon rank-sum per gene: ``scipy.stats.ranksums`` (no tie correction)
+  and ``mannwhitneyu(method="asymptotic", use_continuity=False)`` (tie
+  corrected), BH with ``false_discovery_control``, and DE recall.
 
 Usage: golden_metrics.py OUT.json   (CI regenerates it and the Rust test
 ``crates/conceptlab-eval/tests/golden.rs`` reads it via CONCEPTLAB_GOLDEN_METRICS)
@@ -24,7 +27,7 @@ import sys
 import numpy as np
 from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
-from scipy.stats import pearsonr
+from scipy.stats import false_discovery_control, mannwhitneyu, pearsonr, ranksums
 from sklearn.metrics import r2_score
 from sklearn.metrics.pairwise import rbf_kernel
 
@@ -69,7 +72,44 @@ def main(out):
     truth_cells = prediction + rng.normal(0, 0.3, prediction.shape)
     cell_mse = float(np.mean(((prediction - truth_cells) ** 2).mean(1)))
 
+    # Gene space: log1p of Poisson counts (many ties), some genes up or down.
+    genes = 40
+    rate = rng.uniform(0.5, 4.0, genes)
+    effect = np.ones(genes)
+    effect[:8], effect[8:14] = 3.0, 0.25
+    base = np.log1p(rng.poisson(rate, (120, genes)).astype(float))
+    de_target = np.log1p(rng.poisson(rate * effect, (80, genes)).astype(float))
+    effect_pred = effect.copy()
+    effect_pred[6:8], effect_pred[12:14] = 1.0, 1.0  # the prediction misses some effects
+    de_pred = np.log1p(rng.poisson(rate * effect_pred, (70, genes)).astype(float))
+    z_plain = [float(ranksums(de_target[:, g], base[:, g]).statistic) for g in range(genes)]
+    p_plain = [float(ranksums(de_target[:, g], base[:, g]).pvalue) for g in range(genes)]
+    p_tie = [float(mannwhitneyu(de_target[:, g], base[:, g], method="asymptotic", use_continuity=False).pvalue)
+             for g in range(genes)]
+
+    def lfc(a, b):
+        return np.log2((np.expm1(a.mean(0)) + 1e-9) / (np.expm1(b.mean(0)) + 1e-9))
+
+    def calls(group, threshold):
+        p = [mannwhitneyu(group[:, g], base[:, g], method="asymptotic", use_continuity=False).pvalue
+             for g in range(genes)]
+        q = false_discovery_control(p)
+        l = lfc(group, base)
+        return (q < threshold) & (l > 0), (q < threshold) & (l < 0)
+
+    true_up, true_down = calls(de_target, 0.001)
+    pred_up, pred_down = calls(de_pred, 0.05)
+
     golden = {
+        "de": {
+            "base": base.tolist(), "target": de_target.tolist(), "prediction": de_pred.tolist(),
+            "z_no_tie_correction": z_plain, "p_no_tie_correction": p_plain, "p_tie_corrected": p_tie,
+            "bh_of_p_tie_corrected": false_discovery_control(p_tie).tolist(),
+            "log2_fold_change": lfc(de_target, base).tolist(),
+            "recall_up": float((true_up & pred_up).sum() / true_up.sum()),
+            "recall_down": float((true_down & pred_down).sum() / true_down.sum()),
+            "n_true_up": int(true_up.sum()), "n_true_down": int(true_down.sum()),
+        },
         "dims": d,
         "target": target.tolist(), "prediction": prediction.tolist(), "control": control.tolist(),
         "train": train.tolist(), "train_labels": labels,

@@ -7,21 +7,24 @@
 //! [`mmd2_rbf_default`]), the E-distance, the Fréchet distance, the ratio to
 //! the nearest training group ([`nearest_group_ratio`], which turns MMD into
 //! rMMD), mean-based metrics (both R² conventions, Pearson delta, MSE/MAE of
-//! means and deltas) and the cell-level MSE to paired ground truth.
-//! Not yet built (issue 6): exact OT (EMD, W2), Sinkhorn, DE recall with
-//! Wilcoxon + Benjamini-Hochberg, concept AUROC/F1, LISI, modularity, the
-//! discrimination score, trivial reference predictors and `evaluate`.
+//! means and deltas), the cell-level MSE to paired ground truth, and DE
+//! recall (Wilcoxon rank-sum with tie correction + Benjamini-Hochberg).
+//! Not yet built (issue 6): exact OT (EMD, W2), Sinkhorn, concept AUROC/F1,
+//! LISI, modularity, the discrimination score, trivial reference predictors
+//! and `evaluate`.
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod de;
 mod distances;
 mod error;
 mod means;
 mod points;
 mod ratio;
 
+pub use de::{DeRecall, DeThresholds, GeneTest, benjamini_hochberg, de_recall, wilcoxon_rank_sum};
 pub use distances::{e_distance, frechet_distance, mmd2_rbf, mmd2_rbf_default};
 pub use error::EvalError;
 pub use means::{MeanMetrics, cell_level_mse, mean_metrics};

@@ -98,3 +98,24 @@ fn too_few_cells_and_mismatches() {
     missing[4] = "nope".into();
     assert!(cell_level_mse(&p, &missing, &p, &keys).is_err());
 }
+
+#[test]
+fn constant_genes_and_empty_de_sets() {
+    use conceptlab_eval::{DeThresholds, de_recall, wilcoxon_rank_sum};
+    let a = vec![1.0; 20];
+    let b = vec![1.0; 30];
+    let (pa, pb) = (
+        Points::new("a", &a, 2).unwrap(),
+        Points::new("b", &b, 2).unwrap(),
+    );
+    for t in wilcoxon_rank_sum(&pa, &pb, true).unwrap() {
+        assert_eq!((t.z, t.p), (0.0, 1.0));
+    }
+    // Nothing is differentially expressed: recall is undefined, not 0.
+    let r = de_recall(&pb, &pa, &pa, DeThresholds::default()).unwrap();
+    assert_eq!((r.recall_up, r.recall_down), (None, None));
+    assert_eq!(
+        conceptlab_eval::benjamini_hochberg(&[0.01, f64::NAN, 0.04]),
+        vec![0.03, 1.0, 0.06]
+    );
+}

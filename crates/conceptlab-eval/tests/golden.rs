@@ -135,3 +135,69 @@ fn cell_level_mse_pairs_by_key() {
     .unwrap();
     close(got, cl["mse"].as_f64().unwrap(), 1e-12, "cell-level MSE");
 }
+
+#[test]
+fn wilcoxon_bh_and_de_recall_match_scipy() {
+    use conceptlab_eval::{DeThresholds, benjamini_hochberg, de_recall, wilcoxon_rank_sum};
+    let g = golden();
+    let de = &g["de"];
+    let genes = de["log2_fold_change"].as_array().unwrap().len();
+    let (b, t, p) = (
+        flat(&de["base"]),
+        flat(&de["target"]),
+        flat(&de["prediction"]),
+    );
+    let base = Points::new("base", &b, genes).unwrap();
+    let target = Points::new("target", &t, genes).unwrap();
+    let prediction = Points::new("prediction", &p, genes).unwrap();
+    let list = |key: &str| -> Vec<f64> {
+        de[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+
+    let plain = wilcoxon_rank_sum(&target, &base, false).unwrap();
+    let tied = wilcoxon_rank_sum(&target, &base, true).unwrap();
+    for (i, ((a, b), (z, (p0, p1)))) in plain
+        .iter()
+        .zip(&tied)
+        .zip(
+            list("z_no_tie_correction").iter().zip(
+                list("p_no_tie_correction")
+                    .iter()
+                    .zip(list("p_tie_corrected")),
+            ),
+        )
+        .enumerate()
+    {
+        close(a.z, *z, 1e-9, &format!("z gene {i}"));
+        close(a.p, *p0, 1e-6, &format!("p gene {i}"));
+        close(b.p, p1, 1e-6, &format!("tie-corrected p gene {i}"));
+    }
+    for (i, (x, want)) in tied.iter().zip(list("log2_fold_change")).enumerate() {
+        close(x.log2_fold_change, want, 1e-9, &format!("lfc gene {i}"));
+    }
+    let q = benjamini_hochberg(&tied.iter().map(|x| x.p).collect::<Vec<_>>());
+    for (i, (got, want)) in q.iter().zip(list("bh_of_p_tie_corrected")).enumerate() {
+        close(*got, want, 1e-6, &format!("BH q gene {i}"));
+    }
+
+    let r = de_recall(&base, &target, &prediction, DeThresholds::default()).unwrap();
+    assert_eq!(r.n_true_up as u64, de["n_true_up"].as_u64().unwrap());
+    assert_eq!(r.n_true_down as u64, de["n_true_down"].as_u64().unwrap());
+    close(
+        r.recall_up.unwrap(),
+        de["recall_up"].as_f64().unwrap(),
+        1e-12,
+        "recall up",
+    );
+    close(
+        r.recall_down.unwrap(),
+        de["recall_down"].as_f64().unwrap(),
+        1e-12,
+        "recall down",
+    );
+}
