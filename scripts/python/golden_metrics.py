@@ -13,6 +13,9 @@ implements, computed here independently:
 - R² (squared Pearson via ``scipy.stats.pearsonr``, and
   ``sklearn.metrics.r2_score``), Pearson delta, MSE/MAE of means and deltas;
 - cell-level MSE with pairs matched by key (prediction rows shuffled);
+- exact squared W2 with POT ``ot.emd2`` (uniform weights, squared Euclidean
+  cost) and the debiased Sinkhorn cost with ``ot.sinkhorn2`` (log domain,
+  eps = 0.1 * max cross cost, shared by the three terms);
 - Wilcoxon rank-sum per gene: ``scipy.stats.ranksums`` (no tie correction)
   and ``mannwhitneyu(method="asymptotic", use_continuity=False)`` (tie
   corrected), BH with ``false_discovery_control``, and DE recall.
@@ -25,6 +28,7 @@ import json
 import sys
 
 import numpy as np
+import ot
 from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
 from scipy.stats import false_discovery_control, mannwhitneyu, pearsonr, ranksums
@@ -100,7 +104,22 @@ def main(out):
     true_up, true_down = calls(de_target, 0.001)
     pred_up, pred_down = calls(de_pred, 0.05)
 
+    def w2_squared(x, y):
+        return float(ot.emd2(np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y)), cdist(x, y, "sqeuclidean"),
+                             numItermax=10_000_000))
+
+    def sinkhorn_divergence(x, y, scale=0.1):
+        eps = scale * cdist(x, y, "sqeuclidean").max()
+
+        def cost(a, b):
+            return float(ot.sinkhorn2(np.full(len(a), 1 / len(a)), np.full(len(b), 1 / len(b)),
+                                      cdist(a, b, "sqeuclidean"), eps, method="sinkhorn_log",
+                                      numItermax=100_000, stopThr=1e-13))
+        return cost(x, y) - 0.5 * cost(x, x) - 0.5 * cost(y, y)
+
     golden = {
+        "w2_squared": w2_squared(target, prediction),
+        "sinkhorn_divergence": sinkhorn_divergence(target, prediction),
         "de": {
             "base": base.tolist(), "target": de_target.tolist(), "prediction": de_pred.tolist(),
             "z_no_tie_correction": z_plain, "p_no_tie_correction": p_plain, "p_tie_corrected": p_tie,

@@ -8,8 +8,9 @@
 //! the nearest training group ([`nearest_group_ratio`], which turns MMD into
 //! rMMD), mean-based metrics (both R² conventions, Pearson delta, MSE/MAE of
 //! means and deltas), the cell-level MSE to paired ground truth, and DE
-//! recall (Wilcoxon rank-sum with tie correction + Benjamini-Hochberg).
-//! Not yet built (issue 6): exact OT (EMD, W2), Sinkhorn, concept AUROC/F1,
+//! recall (Wilcoxon rank-sum with tie correction + Benjamini-Hochberg),
+//! exact W2 and the debiased Sinkhorn cost.
+//! Not yet built (issue 6): concept AUROC/F1,
 //! LISI, modularity, the discrimination score, trivial reference predictors
 //! and `evaluate`.
 #![cfg_attr(
@@ -21,6 +22,7 @@ mod de;
 mod distances;
 mod error;
 mod means;
+mod ot;
 mod points;
 mod ratio;
 
@@ -28,5 +30,6 @@ pub use de::{DeRecall, DeThresholds, GeneTest, benjamini_hochberg, de_recall, wi
 pub use distances::{e_distance, frechet_distance, mmd2_rbf, mmd2_rbf_default};
 pub use error::EvalError;
 pub use means::{MeanMetrics, cell_level_mse, mean_metrics};
+pub use ot::{sinkhorn_divergence, w2, w2_squared};
 pub use points::Points;
 pub use ratio::{MIN_GROUP_SIZE, Ratio, nearest_group_ratio};

@@ -201,3 +201,25 @@ fn wilcoxon_bh_and_de_recall_match_scipy() {
         "recall down",
     );
 }
+
+#[test]
+fn optimal_transport_matches_pot() {
+    use conceptlab_eval::{sinkhorn_divergence, w2_squared};
+    let g = golden();
+    let d = g["dims"].as_u64().unwrap() as usize;
+    let (t, p) = (flat(&g["target"]), flat(&g["prediction"]));
+    let target = Points::new("target", &t, d).unwrap();
+    let prediction = Points::new("prediction", &p, d).unwrap();
+    close(
+        w2_squared(&target, &prediction).unwrap(),
+        g["w2_squared"].as_f64().unwrap(),
+        1e-6,
+        "W2²",
+    );
+    close(
+        sinkhorn_divergence(&target, &prediction, 0.1).unwrap(),
+        g["sinkhorn_divergence"].as_f64().unwrap(),
+        1e-4,
+        "Sinkhorn",
+    );
+}
