@@ -16,6 +16,9 @@ implements, computed here independently:
 - exact squared W2 with POT ``ot.emd2`` (uniform weights, squared Euclidean
   cost) and the debiased Sinkhorn cost with ``ot.sinkhorn2`` (log domain,
   eps = 0.1 * max cross cost, shared by the three terms);
+- concept accuracy / F1 / AUROC / AUPRC with scikit-learn, LISI with
+  harmonypy (perplexity 30), kNN-graph modularity (k = 30, self included)
+  with networkx;
 - Wilcoxon rank-sum per gene: ``scipy.stats.ranksums`` (no tie correction)
   and ``mannwhitneyu(method="asymptotic", use_continuity=False)`` (tie
   corrected), BH with ``false_discovery_control``, and DE recall.
@@ -32,7 +35,10 @@ import ot
 from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
 from scipy.stats import false_discovery_control, mannwhitneyu, pearsonr, ranksums
-from sklearn.metrics import r2_score
+import networkx as nx
+from harmonypy import compute_lisi
+from sklearn.metrics import accuracy_score, auc, f1_score, precision_recall_curve, r2_score, roc_auc_score
+from sklearn.neighbors import NearestNeighbors
 from sklearn.metrics.pairwise import rbf_kernel
 
 
@@ -117,7 +123,33 @@ def main(out):
                                       numItermax=100_000, stopThr=1e-13))
         return cost(x, y) - 0.5 * cost(x, x) - 0.5 * cost(y, y)
 
+    # Concept head: noisy probabilities with tied scores (rounded to 0.1).
+    truth = (rng.uniform(size=200) < 0.3).astype(int)
+    prob = np.clip(np.round(0.35 * truth + rng.uniform(0, 0.7, 200), 1), 0, 1)
+    precision, recall, _ = precision_recall_curve(truth, prob)
+    concept = {
+        "truth": truth.tolist(), "probability": prob.tolist(),
+        "accuracy": float(accuracy_score(truth, prob >= 0.5)), "f1": float(f1_score(truth, prob >= 0.5)),
+        "auroc": float(roc_auc_score(truth, prob)), "auprc": float(auc(recall, precision)),
+    }
+
+    # Mixing on an embedding: two partly overlapping batches.
+    emb = np.vstack([rng.normal(0, 1, (150, 5)), rng.normal(0.8, 1, (130, 5))])
+    batch = ["a"] * 150 + ["b"] * 130
+    import pandas as pd
+    lisi = compute_lisi(emb, pd.DataFrame({"batch": batch}), ["batch"], perplexity=30)[:, 0]
+    nn = NearestNeighbors(n_neighbors=30).fit(emb)
+    _, idx = nn.kneighbors(emb)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(emb)))
+    graph.add_edges_from((i, int(j)) for i, row in enumerate(idx) for j in row)
+    communities = [{i for i, b in enumerate(batch) if b == "a"}, {i for i, b in enumerate(batch) if b == "b"}]
+    mixing = {"embedding": emb.tolist(), "labels": batch, "lisi": lisi.tolist(),
+              "modularity": float(nx.community.modularity(graph, communities))}
+
     golden = {
+        "concept": concept,
+        "mixing": mixing,
         "w2_squared": w2_squared(target, prediction),
         "sinkhorn_divergence": sinkhorn_divergence(target, prediction),
         "de": {

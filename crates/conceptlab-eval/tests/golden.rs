@@ -223,3 +223,60 @@ fn optimal_transport_matches_pot() {
         "Sinkhorn",
     );
 }
+
+#[test]
+fn concept_scores_match_sklearn() {
+    let g = golden();
+    let c = &g["concept"];
+    let truth: Vec<u8> = c["truth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u8)
+        .collect();
+    let prob: Vec<f64> = c["probability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let s = conceptlab_eval::concept_score(&truth, &prob).unwrap();
+    close(
+        s.accuracy,
+        c["accuracy"].as_f64().unwrap(),
+        1e-12,
+        "accuracy",
+    );
+    close(s.f1.unwrap(), c["f1"].as_f64().unwrap(), 1e-12, "F1");
+    close(
+        s.auroc.unwrap(),
+        c["auroc"].as_f64().unwrap(),
+        1e-12,
+        "AUROC",
+    );
+    close(
+        s.auprc.unwrap(),
+        c["auprc"].as_f64().unwrap(),
+        1e-12,
+        "AUPRC",
+    );
+}
+
+#[test]
+fn lisi_matches_harmonypy_and_modularity_matches_networkx() {
+    let g = golden();
+    let m = &g["mixing"];
+    let e = flat(&m["embedding"]);
+    let emb = Points::new("embedding", &e, 5).unwrap();
+    let labels = strings(&m["labels"]);
+    let got = conceptlab_eval::lisi(&emb, &labels, 30.0).unwrap();
+    for (i, (x, want)) in got.iter().zip(m["lisi"].as_array().unwrap()).enumerate() {
+        close(*x, want.as_f64().unwrap(), 1e-6, &format!("LISI cell {i}"));
+    }
+    close(
+        conceptlab_eval::knn_modularity(&emb, &labels, 30).unwrap(),
+        m["modularity"].as_f64().unwrap(),
+        1e-12,
+        "modularity",
+    );
+}
