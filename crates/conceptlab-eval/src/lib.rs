@@ -3,21 +3,22 @@
 //! each with its exact definition in its doc comment. Inputs are validated
 //! (shapes, finiteness): bad input is an error, never a NaN result.
 //!
-//! Built so far: unbiased RBF MMD² ([`mmd2_rbf`]; scCBGM's `γ = 1/d` in
-//! [`mmd2_rbf_default`]), the E-distance, the Fréchet distance, the ratio to
-//! the nearest training group ([`nearest_group_ratio`], which turns MMD into
-//! rMMD), mean-based metrics (both R² conventions, Pearson delta, MSE/MAE of
-//! means and deltas), the cell-level MSE to paired ground truth, and DE
-//! recall (Wilcoxon rank-sum with tie correction + Benjamini-Hochberg),
-//! exact W2, the debiased Sinkhorn cost, concept accuracy / F1 / AUROC /
-//! AUPRC, LISI and kNN-graph modularity.
-//! Not yet built (issue 6): the discrimination score, trivial reference
-//! predictors and `conceptlab-cli evaluate`.
+//! Metrics: unbiased RBF MMD² ([`mmd2_rbf`]; scCBGM's `γ = 1/d` in
+//! [`mmd2_rbf_default`]), E-distance, Fréchet distance, exact W2 and the
+//! debiased Sinkhorn cost; the ratio to the nearest training group
+//! ([`nearest_group_ratio`], which turns MMD into rMMD and applies to every
+//! distance); mean-based metrics (both R² conventions, Pearson delta,
+//! MSE/MAE of means and deltas); the cell-level MSE to paired ground truth;
+//! DE recall (Wilcoxon rank-sum with tie correction + Benjamini-Hochberg);
+//! concept accuracy / F1 / AUROC / AUPRC; LISI and kNN-graph modularity; the
+//! discrimination score; and the trivial reference predictors (copy the
+//! source, shift by the mean training difference, nearest training population).
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod baselines;
 mod concepts;
 mod de;
 mod distances;
@@ -28,6 +29,7 @@ mod ot;
 mod points;
 mod ratio;
 
+pub use baselines::{copy_source, discrimination_scores, mean_shift, nearest_population};
 pub use concepts::{ConceptScore, concept_score};
 pub use de::{DeRecall, DeThresholds, GeneTest, benjamini_hochberg, de_recall, wilcoxon_rank_sum};
 pub use distances::{e_distance, frechet_distance, mmd2_rbf, mmd2_rbf_default};
