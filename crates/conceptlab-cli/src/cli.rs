@@ -68,8 +68,47 @@ pub enum Command {
     /// varm["concept_coef"] and the seed, configuration and parameters in uns["synth"].
     /// The same seed always gives the same file.
     Synth(SynthArgs),
+    /// Score predicted cells against target cells with every metric the
+    /// inputs allow: distances (MMD², E-distance, Fréchet, exact W2², Sinkhorn),
+    /// their ratios to the nearest training population (--train, --group-by;
+    /// MMD's is scCBGM's rMMD), mean metrics and DE recall against source cells
+    /// (--source), and cell-level MSE to paired ground truth (--paired-by).
+    /// Works on any tool's predictions.
+    Evaluate(EvaluateArgs),
     /// Print the effective configuration (all layers applied) as TOML.
     Config,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Predicted cells (.h5ad).
+    #[arg(long)]
+    pub pred: PathBuf,
+    /// True target cells (.h5ad).
+    #[arg(long)]
+    pub target: PathBuf,
+    /// The unedited source cells (.h5ad): control for mean metrics and DE.
+    #[arg(long)]
+    pub source: Option<PathBuf>,
+    /// Training cells (.h5ad) for ratio metrics and as DE background.
+    #[arg(long, requires = "group_by")]
+    pub train: Option<PathBuf>,
+    /// obs column of --train that defines the training populations.
+    #[arg(long, requires = "train")]
+    pub group_by: Option<String>,
+    /// Representation to compare: `X`, `obsm:KEY` (e.g. obsm:X_pca) or `layers:KEY`.
+    #[arg(long, default_value = "X")]
+    pub rep: String,
+    /// obs column pairing each predicted cell with its true counterfactual
+    /// (e.g. original_index) for the cell-level MSE.
+    #[arg(long)]
+    pub paired_by: Option<String>,
+    /// Exact W2 and Sinkhorn are skipped when a population exceeds this many cells.
+    #[arg(long, default_value_t = 3000)]
+    pub ot_max_cells: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

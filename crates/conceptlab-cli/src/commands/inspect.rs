@@ -5,6 +5,7 @@ use conceptlab_io::{ColumnSummary, H5ad, MatrixInfo, Summary};
 use serde_json::{Value, json};
 
 use crate::cli::InspectArgs;
+use crate::output::emit;
 
 /// Categories listed in the text output before the rest are elided.
 const MAX_LISTED_CATEGORIES: usize = 30;
@@ -12,11 +13,10 @@ const MAX_LISTED_CATEGORIES: usize = 30;
 pub fn run(args: &InspectArgs) -> Result<()> {
     let summary = H5ad::open(&args.file)?.summary()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&summary))?);
+        emit(&(serde_json::to_string_pretty(&to_json(&summary))? + "\n"))
     } else {
-        print!("{}", to_text(&summary));
+        emit(&to_text(&summary))
     }
-    Ok(())
 }
 
 fn storage(info: &MatrixInfo) -> String {

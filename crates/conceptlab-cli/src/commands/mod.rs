@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod convert;
+mod evaluate;
 mod inspect;
 mod synth;
 
@@ -24,10 +25,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args, &settings),
         Command::Synth(args) => synth::run(&args, &settings),
-        Command::Config => {
-            print!("{}", settings::to_toml(&settings)?);
-            Ok(())
-        }
+        Command::Evaluate(args) => evaluate::run(&args),
+        Command::Config => crate::output::emit(&settings::to_toml(&settings)?),
     }
 }
 
