@@ -34,7 +34,7 @@ import numpy as np
 import ot
 from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
-from scipy.stats import false_discovery_control, mannwhitneyu, pearsonr, ranksums
+from scipy.stats import false_discovery_control, mannwhitneyu, norm, pearsonr, ranksums
 import networkx as nx
 from harmonypy import compute_lisi
 from sklearn.metrics import accuracy_score, auc, f1_score, precision_recall_curve, r2_score, roc_auc_score
@@ -147,7 +147,18 @@ def main(out):
     mixing = {"embedding": emb.tolist(), "labels": batch, "lisi": lisi.tolist(),
               "modularity": float(nx.community.modularity(graph, communities))}
 
+    # scGen's "top DEGs": rank genes by Wilcoxon score of target vs base.
+    # (tie-corrected z recovered from mannwhitneyu's asymptotic p and the sign of U - n1 n0 / 2)
+    def z_score(a, b):
+        r = mannwhitneyu(a, b, method="asymptotic", use_continuity=False)
+        return float(np.sign(r.statistic - len(a) * len(b) / 2) * norm.isf(r.pvalue / 2))
+    z_rank = np.argsort([-z_score(de_target[:, g], base[:, g]) for g in range(genes)], kind="stable")[:10]
+    mt_k, mp_k = de_target[:, z_rank].mean(0), de_pred[:, z_rank].mean(0)
+    top_k = {"genes": z_rank.tolist(), "r2_pearson_means": float(pearsonr(mt_k, mp_k)[0] ** 2),
+             "r2_score_means": float(r2_score(mt_k, mp_k))}
+
     golden = {
+        "top_k": top_k,
         "concept": concept,
         "mixing": mixing,
         "w2_squared": w2_squared(target, prediction),

@@ -103,6 +103,10 @@ pub struct EvaluateArgs {
     /// (e.g. original_index) for the cell-level MSE.
     #[arg(long)]
     pub paired_by: Option<String>,
+    /// Number of top differentially expressed genes (Wilcoxon, target vs
+    /// source) for the top-k R² metrics.
+    #[arg(long, default_value_t = 100)]
+    pub top_k: usize,
     /// Exact W2 and Sinkhorn are skipped when a population exceeds this many cells.
     #[arg(long, default_value_t = 3000)]
     pub ot_max_cells: usize,

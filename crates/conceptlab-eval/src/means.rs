@@ -96,6 +96,43 @@ pub fn mean_metrics(
     })
 }
 
+/// The `k` genes ranked highest by the Wilcoxon score of `truth` against
+/// `control` (most up-regulated first), as scGen selects the "top DEGs" for
+/// its R²: `rank_genes_groups(method="wilcoxon")` names in score order.
+pub fn top_de_genes(truth: &Points, control: &Points, k: usize) -> Result<Vec<usize>, EvalError> {
+    let tests = crate::de::wilcoxon_rank_sum(truth, control, true)?;
+    let mut order: Vec<usize> = (0..tests.len()).collect();
+    order.sort_by(|&a, &b| tests[b].z.total_cmp(&tests[a].z).then(a.cmp(&b)));
+    order.truncate(k);
+    Ok(order)
+}
+
+/// [`mean_metrics`] restricted to the genes `genes` (e.g. [`top_de_genes`]).
+pub fn mean_metrics_on_genes(
+    truth: &Points,
+    prediction: &Points,
+    control: &Points,
+    genes: &[usize],
+) -> Result<MeanMetrics, EvalError> {
+    if let Some(&bad) = genes.iter().find(|&&g| g >= truth.cols()) {
+        return Err(EvalError::Invalid(format!(
+            "gene {bad} does not exist ({} genes)",
+            truth.cols()
+        )));
+    }
+    let pick = |p: &Points| -> Vec<f64> {
+        (0..p.rows())
+            .flat_map(|i| genes.iter().map(move |&g| p.row(i)[g]))
+            .collect()
+    };
+    let (t, pr, c) = (pick(truth), pick(prediction), pick(control));
+    mean_metrics(
+        &Points::new("truth", &t, genes.len())?,
+        &Points::new("prediction", &pr, genes.len())?,
+        &Points::new("control", &c, genes.len())?,
+    )
+}
+
 /// Mean squared error between each predicted cell and its true
 /// counterfactual, paired by key (e.g. `original_index`): the average over
 /// pairs of the per-cell mean over coordinates. Keys are joined explicitly

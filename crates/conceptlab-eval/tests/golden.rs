@@ -280,3 +280,40 @@ fn lisi_matches_harmonypy_and_modularity_matches_networkx() {
         "modularity",
     );
 }
+
+#[test]
+fn top_de_gene_r2_matches_scgen_convention() {
+    use conceptlab_eval::{mean_metrics_on_genes, top_de_genes};
+    let g = golden();
+    let de = &g["de"];
+    let genes = de["log2_fold_change"].as_array().unwrap().len();
+    let (b, t, p) = (
+        flat(&de["base"]),
+        flat(&de["target"]),
+        flat(&de["prediction"]),
+    );
+    let base = Points::new("base", &b, genes).unwrap();
+    let target = Points::new("target", &t, genes).unwrap();
+    let prediction = Points::new("prediction", &p, genes).unwrap();
+    let top = top_de_genes(&target, &base, 10).unwrap();
+    let want: Vec<usize> = g["top_k"]["genes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(top, want);
+    let m = mean_metrics_on_genes(&target, &prediction, &base, &top).unwrap();
+    close(
+        m.r2_pearson_means,
+        g["top_k"]["r2_pearson_means"].as_f64().unwrap(),
+        1e-9,
+        "top-k R² (scGen)",
+    );
+    close(
+        m.r2_score_means,
+        g["top_k"]["r2_score_means"].as_f64().unwrap(),
+        1e-9,
+        "top-k R² (CPA)",
+    );
+}

@@ -200,6 +200,16 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             Err(e) => json!({ "skipped": e.to_string() }),
         };
         report.insert("means".into(), means);
+        let k = args.top_k.min(t.cols());
+        let top = eval::top_de_genes(&t, &s, k)
+            .and_then(|genes| eval::mean_metrics_on_genes(&t, &p, &s, &genes));
+        let top = match top {
+            Ok(m) => {
+                json!({ "r2_pearson_means": m.r2_pearson_means, "r2_score_means": m.r2_score_means })
+            }
+            Err(e) => json!({ "skipped": e.to_string() }),
+        };
+        report.insert(format!("means_top_{k}_de_genes"), top);
         let mut copy = Map::new();
         for (name, metric, allowed) in distances(&t, &s, args.ot_max_cells) {
             if allowed {
