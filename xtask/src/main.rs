@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask <task>`. Nothing in the product depends on this crate.
 
+mod bench_eval;
 mod bench_io;
 mod bench_synth;
 mod proc;
@@ -30,6 +31,9 @@ enum Task {
     /// Benchmark the synthetic generator (wall time and peak memory on 1 and
     /// 2 threads) next to a numpy re-implementation of the reference's loop.
     BenchSynth(bench_synth::Args),
+    /// Benchmark metric throughput (MMD², E-distance, Wilcoxon) next to
+    /// numpy/scipy/scikit-learn on the same data.
+    BenchEval(bench_eval::Args),
     /// (internal) Generate once in this process and print timing JSON.
     #[command(hide = true)]
     BenchSynthRun(bench_synth::RunArgs),
@@ -40,6 +44,7 @@ fn main() -> Result<()> {
         Task::BenchIo(args) => bench_io::run(&args),
         Task::BenchIoRead(args) => bench_io::read_one(&args),
         Task::BenchSynth(args) => bench_synth::run(&args),
+        Task::BenchEval(args) => bench_eval::run(&args),
         Task::BenchSynthRun(args) => bench_synth::run_one(&args),
     }
 }

@@ -42,6 +42,11 @@ impl<'a> Points<'a> {
         self.cols
     }
 
+    /// All values, row-major.
+    pub fn as_slice(&self) -> &'a [f64] {
+        self.data
+    }
+
     pub fn row(&self, i: usize) -> &'a [f64] {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }
