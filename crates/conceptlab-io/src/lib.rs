@@ -16,6 +16,8 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "anndata-rs")]
+pub mod anndata_rs;
 mod compound;
 mod error;
 mod file;
