@@ -135,29 +135,23 @@ trait Parent {
     fn add(&mut self, group: FinishedGroup);
 }
 
-impl Parent for FileBuilder {
-    fn dataset(&mut self, name: &str) -> &mut DatasetBuilder {
-        self.create_dataset(name)
-    }
-    fn group(&mut self, name: &str) -> GroupBuilder {
-        self.create_group(name)
-    }
-    fn add(&mut self, group: FinishedGroup) {
-        self.add_group(group)
-    }
+/// hdf5-pure gives both builders the same inherent methods but no shared trait.
+macro_rules! impl_parent {
+    ($($builder:ty),*) => {$(
+        impl Parent for $builder {
+            fn dataset(&mut self, name: &str) -> &mut DatasetBuilder {
+                self.create_dataset(name)
+            }
+            fn group(&mut self, name: &str) -> GroupBuilder {
+                self.create_group(name)
+            }
+            fn add(&mut self, group: FinishedGroup) {
+                self.add_group(group)
+            }
+        }
+    )*};
 }
-
-impl Parent for GroupBuilder {
-    fn dataset(&mut self, name: &str) -> &mut DatasetBuilder {
-        self.create_dataset(name)
-    }
-    fn group(&mut self, name: &str) -> GroupBuilder {
-        self.create_group(name)
-    }
-    fn add(&mut self, group: FinishedGroup) {
-        self.add_group(group)
-    }
-}
+impl_parent!(FileBuilder, GroupBuilder);
 
 fn set_encoding(group: &mut GroupBuilder, kind: &str, version: &str) {
     group.set_attr("encoding-type", vstr(kind));
