@@ -26,4 +26,34 @@ pub enum CoreError {
         expected: &'static str,
         found: &'static str,
     },
+    /// A value that must be finite is NaN or infinite.
+    #[error("{what}: non-finite value {value} at row {row}, column {col}")]
+    NonFinite {
+        what: String,
+        row: usize,
+        col: usize,
+        value: f64,
+    },
+    /// A preprocessing parameter or input outside what the computation accepts.
+    #[error("{what}: {reason}")]
+    InvalidInput { what: String, reason: String },
+    /// A column name that the frame does not have.
+    #[error("obs has no column `{column}`; available columns: {}", available.join(", "))]
+    UnknownColumn {
+        column: String,
+        available: Vec<String>,
+    },
+    /// A value that is not among a categorical column's categories.
+    #[error("`{value}` is not a category of column `{column}`; valid values: {}", valid.join(", "))]
+    UnknownCategory {
+        column: String,
+        value: String,
+        valid: Vec<String>,
+    },
+    /// An obs column that cannot be turned into a concept as requested.
+    #[error("concept column `{column}`: {reason}")]
+    InvalidConcept { column: String, reason: String },
+    /// A tensor operation failed (shape mismatch inside a model, device error).
+    #[error("tensor operation failed: {0}")]
+    Tensor(String),
 }

@@ -1,0 +1,138 @@
+//! Layer normalisation over the last dimension, with a backward pass.
+//!
+//! candle-nn's fused `layer_norm` has no gradient and its differentiable
+//! version chains eight broadcasting tensor ops; this op does one pass
+//! forward and one pass backward over CPU rows (rows in parallel, parameter
+//! gradients reduced in a fixed order so results do not depend on threads).
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, bail};
+use rayon::prelude::*;
+
+/// PyTorch's `nn.LayerNorm` default epsilon.
+const EPS: f64 = 1e-5;
+
+/// `LayerNorm(x)·γ + β` over the last dimension of a 2-D tensor, biased
+/// variance, eps 1e-5 (PyTorch's `nn.LayerNorm`).
+pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() {
+        x.apply_op3(gamma, beta, LayerNormOp)
+    } else {
+        // The composite form runs (and differentiates) on any device.
+        let d = x.dim(candle_core::D::Minus1)? as f64;
+        let mean = (x.sum_keepdim(candle_core::D::Minus1)? / d)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = (centred.sqr()?.sum_keepdim(candle_core::D::Minus1)? / d)?;
+        let normed = centred.broadcast_div(&(var + EPS)?.sqrt()?)?;
+        normed.broadcast_mul(gamma)?.broadcast_add(beta)
+    }
+}
+
+struct LayerNormOp;
+
+fn contiguous<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        bail!("layer norm: {what} must be contiguous")
+    };
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// Mean and reciprocal standard deviation of one row.
+fn row_stats(row: &[f32]) -> (f64, f64) {
+    let d = row.len() as f64;
+    let mean = row.iter().map(|&v| v as f64).sum::<f64>() / d;
+    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d;
+    (mean, 1.0 / (var + EPS).sqrt())
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "conceptlab-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(s1, l1, "input")?;
+        let gamma = contiguous(s2, l2, "weight")?;
+        let beta = contiguous(s3, l3, "bias")?;
+        let d = gamma.len();
+        if d == 0 || x.len() % d != 0 || beta.len() != d {
+            bail!(
+                "layer norm: input {:?} does not match weight {d}",
+                l1.shape()
+            )
+        }
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(d)
+            .zip(x.par_chunks(d))
+            .for_each(|(o, row)| {
+                let (mean, rstd) = row_stats(row);
+                for j in 0..d {
+                    o[j] = ((row[j] as f64 - mean) * rstd) as f32 * gamma[j] + beta[j];
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let xs = x.flatten_all()?.to_vec1::<f32>()?;
+        let gs = grad.flatten_all()?.to_vec1::<f32>()?;
+        let gamma_v = gamma.to_vec1::<f32>()?;
+        let d = gamma_v.len();
+        let mut dx = vec![0f32; xs.len()];
+        dx.par_chunks_mut(d)
+            .zip(xs.par_chunks(d).zip(gs.par_chunks(d)))
+            .for_each(|(out, (row, g))| {
+                let (mean, rstd) = row_stats(row);
+                // dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·γ.
+                let mut mean_g = 0.0;
+                let mut mean_gx = 0.0;
+                for j in 0..d {
+                    let xhat = (row[j] as f64 - mean) * rstd;
+                    let gh = g[j] as f64 * gamma_v[j] as f64;
+                    mean_g += gh;
+                    mean_gx += gh * xhat;
+                }
+                mean_g /= d as f64;
+                mean_gx /= d as f64;
+                for j in 0..d {
+                    let xhat = (row[j] as f64 - mean) * rstd;
+                    let gh = g[j] as f64 * gamma_v[j] as f64;
+                    out[j] = (rstd * (gh - mean_g - xhat * mean_gx)) as f32;
+                }
+            });
+        let mut dgamma = vec![0f64; d];
+        let mut dbeta = vec![0f64; d];
+        for (row, g) in xs.chunks(d).zip(gs.chunks(d)) {
+            let (mean, rstd) = row_stats(row);
+            for j in 0..d {
+                dgamma[j] += g[j] as f64 * (row[j] as f64 - mean) * rstd;
+                dbeta[j] += g[j] as f64;
+            }
+        }
+        let device = x.device();
+        let to_f32 = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect::<Vec<f32>>();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), device)?),
+            Some(Tensor::from_vec(to_f32(dgamma), d, device)?),
+            Some(Tensor::from_vec(to_f32(dbeta), d, device)?),
+        ))
+    }
+}

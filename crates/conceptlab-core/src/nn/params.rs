@@ -1,0 +1,184 @@
+//! A named, ordered set of trainable parameters.
+//!
+//! Names follow the reference's PyTorch state-dict paths (`_encoder.fc_mu.weight`,
+//! …) so checkpoints can be compared with, or converted from, the reference.
+//! Insertion order is creation order, which fixes the order in which the
+//! seeded generator initialises parameters and the optimiser visits them.
+
+use candle_core::{DType, Device, Tensor, Var};
+use indexmap::IndexMap;
+
+use super::layers::{LayerNorm, Linear};
+use crate::CoreError;
+use crate::random::Rng;
+
+/// Trainable parameters by name.
+#[derive(Debug)]
+pub struct ParamSet {
+    device: Device,
+    vars: IndexMap<String, Var>,
+}
+
+impl ParamSet {
+    /// An empty set whose parameters live on `device`.
+    pub fn new(device: &Device) -> Self {
+        ParamSet {
+            device: device.clone(),
+            vars: IndexMap::new(),
+        }
+    }
+
+    /// The device parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Registers a parameter with the given initial values.
+    pub fn add(
+        &mut self,
+        name: &str,
+        values: Vec<f32>,
+        shape: &[usize],
+    ) -> Result<Tensor, CoreError> {
+        if self.vars.contains_key(name) {
+            return Err(CoreError::Tensor(format!(
+                "parameter `{name}` defined twice"
+            )));
+        }
+        let n: usize = shape.iter().product();
+        if values.len() != n {
+            return Err(CoreError::ShapeMismatch {
+                what: format!("initial values of `{name}`"),
+                expected: format!("{n}"),
+                found: format!("{}", values.len()),
+            });
+        }
+        let var = Var::from_tensor(&Tensor::from_vec(values, shape, &self.device)?)?;
+        let tensor = var.as_tensor().clone();
+        self.vars.insert(name.to_string(), var);
+        Ok(tensor)
+    }
+
+    /// A `fan_in → fan_out` linear layer under `prefix` (`prefix.weight`,
+    /// `prefix.bias`), PyTorch-default initialised.
+    pub fn linear(
+        &mut self,
+        prefix: &str,
+        fan_in: usize,
+        fan_out: usize,
+        rng: &mut Rng,
+    ) -> Result<Linear, CoreError> {
+        let (w, b) = super::init::linear_init(rng, fan_in, fan_out);
+        self.linear_with(prefix, fan_in, fan_out, w, b)
+    }
+
+    /// A linear layer with explicit initial weight (out × in, row-major) and bias.
+    pub fn linear_with(
+        &mut self,
+        prefix: &str,
+        fan_in: usize,
+        fan_out: usize,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> Result<Linear, CoreError> {
+        let weight = self.add(&format!("{prefix}.weight"), weight, &[fan_out, fan_in])?;
+        let bias = self.add(&format!("{prefix}.bias"), bias, &[fan_out])?;
+        Ok(Linear::new(weight, bias))
+    }
+
+    /// A layer norm over `dim` features (γ = 1, β = 0).
+    pub fn layer_norm(&mut self, prefix: &str, dim: usize) -> Result<LayerNorm, CoreError> {
+        let gamma = self.add(&format!("{prefix}.weight"), vec![1.0; dim], &[dim])?;
+        let beta = self.add(&format!("{prefix}.bias"), vec![0.0; dim], &[dim])?;
+        Ok(LayerNorm::new(gamma, beta))
+    }
+
+    /// Parameters in creation order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Var)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Number of named tensors.
+    pub fn len(&self) -> usize {
+        self.vars.len()
+    }
+
+    /// Whether no parameter is registered.
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
+
+    /// Total number of scalar parameters.
+    pub fn numel(&self) -> usize {
+        self.vars.values().map(|v| v.elem_count()).sum()
+    }
+
+    /// A parameter by name.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.vars.get(name).map(|v| v.as_tensor())
+    }
+
+    /// All parameters in the safetensors format (plus `extra` tensors, e.g.
+    /// fixed buffers). The layout is a function of names, shapes and values
+    /// only, so the same weights always give the same bytes.
+    pub fn to_safetensors(&self, extra: &[(String, Tensor)]) -> Result<Vec<u8>, CoreError> {
+        let mut all: Vec<(String, Tensor)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().to_device(&Device::Cpu)))
+            .map(|(k, t)| t.map(|t| (k, t)))
+            .collect::<Result<_, _>>()?;
+        all.extend(extra.iter().cloned());
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        safetensors::serialize(all, None).map_err(|e| CoreError::Tensor(e.to_string()))
+    }
+
+    /// Overwrites every parameter with the same-named tensor of a safetensors
+    /// buffer. Every parameter must be present with its exact shape; tensors
+    /// that are not parameters are returned (fixed buffers live there).
+    pub fn load_safetensors(&self, bytes: &[u8]) -> Result<IndexMap<String, Tensor>, CoreError> {
+        let mut tensors: IndexMap<String, Tensor> =
+            candle_core::safetensors::load_buffer(bytes, &self.device)?
+                .into_iter()
+                .collect();
+        tensors.sort_keys();
+        for (name, var) in &self.vars {
+            let Some(t) = tensors.shift_remove(name) else {
+                return Err(CoreError::Tensor(format!(
+                    "weights file lacks parameter `{name}`"
+                )));
+            };
+            if t.dims() != var.dims() {
+                return Err(CoreError::ShapeMismatch {
+                    what: format!("parameter `{name}`"),
+                    expected: format!("{:?}", var.dims()),
+                    found: format!("{:?}", t.dims()),
+                });
+            }
+            var.set(&t.to_dtype(DType::F32)?)?;
+        }
+        Ok(tensors)
+    }
+
+    /// A copy of every parameter's current values.
+    pub fn snapshot(&self) -> Result<Vec<Tensor>, CoreError> {
+        Ok(self
+            .vars
+            .values()
+            .map(|v| v.as_tensor().copy())
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Restores values taken by [`ParamSet::snapshot`].
+    pub fn restore(&self, snapshot: &[Tensor]) -> Result<(), CoreError> {
+        if snapshot.len() != self.vars.len() {
+            return Err(CoreError::Tensor(
+                "snapshot does not match the parameter set".into(),
+            ));
+        }
+        for (var, t) in self.vars.values().zip(snapshot) {
+            var.set(t)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! The in-memory training set: features, concept targets and which concept
+//! annotations are observed.
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use crate::ModelError;
+
+/// Cells × features with their concepts (hard columns first, then soft).
+#[derive(Debug, Clone)]
+pub struct ConceptData {
+    pub x: Array2<f32>,
+    pub concepts: Array2<f32>,
+    /// 1 where the concept annotation is known, 0 where it is missing (a
+    /// missing annotation is left out of the concept loss).
+    pub observed: Array2<f32>,
+    pub n_hard: usize,
+}
+
+impl ConceptData {
+    /// Checks shapes and values.
+    pub fn new(
+        x: Array2<f32>,
+        concepts: Array2<f32>,
+        observed: Array2<f32>,
+        n_hard: usize,
+    ) -> Result<Self, ModelError> {
+        let n = x.nrows();
+        if concepts.nrows() != n || observed.dim() != concepts.dim() {
+            return Err(ModelError::Input(format!(
+                "{n} cells of features but concepts {:?} and observed mask {:?}",
+                concepts.dim(),
+                observed.dim()
+            )));
+        }
+        if n_hard > concepts.ncols() {
+            return Err(ModelError::Input(format!(
+                "{n_hard} hard concepts declared but only {} concept columns",
+                concepts.ncols()
+            )));
+        }
+        if let Some((i, j)) = first_non_finite(x.view()) {
+            return Err(ModelError::Input(format!(
+                "feature matrix has a non-finite value at cell {i}, feature {j}"
+            )));
+        }
+        if let Some((i, j)) = first_non_finite(concepts.view()) {
+            return Err(ModelError::Input(format!(
+                "concept matrix has a non-finite value at cell {i}, concept {j}"
+            )));
+        }
+        for ((i, j), &v) in concepts.indexed_iter() {
+            if j < n_hard && observed[[i, j]] > 0.0 && v != 0.0 && v != 1.0 {
+                return Err(ModelError::Input(format!(
+                    "hard concept {j} of cell {i} is {v}; hard concepts must be 0 or 1"
+                )));
+            }
+        }
+        Ok(ConceptData {
+            x,
+            concepts,
+            observed,
+            n_hard,
+        })
+    }
+
+    /// Number of cells.
+    pub fn n_cells(&self) -> usize {
+        self.x.nrows()
+    }
+
+    /// The cells at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> ConceptData {
+        ConceptData {
+            x: self.x.select(Axis(0), rows),
+            concepts: self.concepts.select(Axis(0), rows),
+            observed: self.observed.select(Axis(0), rows),
+            n_hard: self.n_hard,
+        }
+    }
+
+    /// A key per cell naming its hard-concept pattern (missing as `?`),
+    /// used to stratify the validation split.
+    pub fn strata(&self) -> Vec<String> {
+        (0..self.n_cells())
+            .map(|i| {
+                (0..self.n_hard)
+                    .map(|j| {
+                        if self.observed[[i, j]] == 0.0 {
+                            '?'
+                        } else if self.concepts[[i, j]] > 0.5 {
+                            '1'
+                        } else {
+                            '0'
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The first (row, column) holding NaN or ±∞.
+pub fn first_non_finite(x: ArrayView2<f32>) -> Option<(usize, usize)> {
+    x.indexed_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(ij, _)| ij)
+}

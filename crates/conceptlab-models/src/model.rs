@@ -1,0 +1,59 @@
+//! The interface every concept model offers (scCBGM, its ablations and
+//! baselines, and the flow-matching generator built on top of them).
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// What the encoder says about cells: predicted concepts (probabilities for
+/// hard concepts) and the unknown code, both from z = μ.
+#[derive(Debug, Clone)]
+pub struct Encoding {
+    pub known: Array2<f32>,
+    pub unknown: Array2<f32>,
+}
+
+/// A concept-bottleneck generative model.
+pub trait ConceptModel {
+    /// Input features the model expects.
+    fn input_dim(&self) -> usize;
+    /// Concept columns (hard first, then soft).
+    fn n_concepts(&self) -> usize;
+    /// Abduction: concepts and unknown code of each cell.
+    fn encode(&self, x: ArrayView2<f32>) -> Result<Encoding, ModelError>;
+    /// Prediction: features from concepts and unknown code.
+    fn decode(
+        &self,
+        known: ArrayView2<f32>,
+        unknown: ArrayView2<f32>,
+    ) -> Result<Array2<f32>, ModelError>;
+    /// Abduction → action → prediction: encode, overwrite the concepts where
+    /// `mask` is 1 with `values`, keep the model's own predictions elsewhere,
+    /// decode.
+    fn intervene(
+        &self,
+        x: ArrayView2<f32>,
+        values: ArrayView2<f32>,
+        mask: ArrayView2<f32>,
+    ) -> Result<Array2<f32>, ModelError> {
+        let enc = self.encode(x)?;
+        if values.dim() != enc.known.dim() || mask.dim() != enc.known.dim() {
+            return Err(ModelError::Input(format!(
+                "intervention values {:?} and mask {:?} must be cells × concepts {:?}",
+                values.dim(),
+                mask.dim(),
+                enc.known.dim()
+            )));
+        }
+        let known = &enc.known * &(1.0 - &mask) + &values * &mask;
+        self.decode(known.view(), enc.unknown.view())
+    }
+}
+
+/// Which kind of model a checkpoint holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    ScCbgm,
+}

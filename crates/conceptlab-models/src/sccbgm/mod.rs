@@ -1,0 +1,380 @@
+//! scCBGM: the single-cell concept bottleneck generative model.
+
+mod config;
+mod loss;
+mod network;
+
+#[cfg(test)]
+mod golden_tests;
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use conceptlab_core::nn::{Adam, AdamConfig, default_device};
+use conceptlab_core::random::{Rng, standard_normal, stream_rng};
+use ndarray::{Array2, ArrayView2, Axis, s};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+pub use config::{DecoderKind, Orthogonality, ScCbgmConfig};
+pub use loss::LossTerms;
+pub use network::Dims;
+use network::Network;
+
+use crate::ModelError;
+use crate::data::ConceptData;
+use crate::model::{ConceptModel, Encoding};
+use crate::train::{F1Counts, INIT_STREAM, TrainConfig, batches, epoch_rng, stratified_split};
+
+/// Rows per forward pass at inference: bounds memory on large data sets.
+const INFERENCE_CHUNK: usize = 4096;
+
+/// One epoch of training, as logged to the history file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train: LossTerms,
+    pub validation: Option<LossTerms>,
+    /// F1 of hard concepts (ĉ > 0.5) over the epoch's training batches.
+    pub train_concept_f1: f64,
+    pub validation_concept_f1: Option<f64>,
+    pub seconds: f64,
+}
+
+/// What a training run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub epochs: Vec<EpochRecord>,
+    /// The epoch whose weights were kept (the best validation loss).
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub n_train: usize,
+    pub n_validation: usize,
+    pub batch_size: usize,
+}
+
+/// A trained (or freshly initialised) scCBGM.
+#[derive(Debug)]
+pub struct ScCbgm {
+    config: ScCbgmConfig,
+    net: Network,
+    device: Device,
+}
+
+impl ScCbgm {
+    /// A new model with weights drawn from `seed`.
+    pub fn new(config: ScCbgmConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
+        let device = default_device();
+        let mut rng = stream_rng(seed, INIT_STREAM);
+        let net = Network::new(&config, dims, &device, &mut rng)?;
+        Ok(ScCbgm {
+            config,
+            net,
+            device,
+        })
+    }
+
+    /// The architecture and loss weights.
+    pub fn config(&self) -> &ScCbgmConfig {
+        &self.config
+    }
+
+    /// Input and concept sizes.
+    pub fn dims(&self) -> Dims {
+        self.net.dims
+    }
+
+    /// Trainable parameter count.
+    pub fn n_parameters(&self) -> usize {
+        self.net.params.numel()
+    }
+
+    /// The parameters (for checkpoints).
+    pub fn params(&self) -> &conceptlab_core::nn::ParamSet {
+        &self.net.params
+    }
+
+    fn tensor(&self, x: ArrayView2<f32>) -> Result<Tensor, ModelError> {
+        let (r, c) = x.dim();
+        let owned;
+        let slice = match x.as_slice() {
+            Some(s) => s,
+            None => {
+                owned = x.as_standard_layout().to_owned();
+                owned.as_slice().unwrap_or(&[])
+            }
+        };
+        Ok(Tensor::from_slice(slice, (r, c), &self.device)?)
+    }
+
+    fn check_data(&self, data: &ConceptData) -> Result<(), ModelError> {
+        let dims = self.net.dims;
+        if data.x.ncols() != dims.input_dim {
+            return Err(ModelError::Input(format!(
+                "the model takes {} features, the data have {}",
+                dims.input_dim,
+                data.x.ncols()
+            )));
+        }
+        if data.concepts.ncols() != dims.n_concepts() || data.n_hard != dims.n_hard {
+            return Err(ModelError::Input(format!(
+                "the model has {} hard + {} soft concepts, the data {} + {}",
+                dims.n_hard,
+                dims.n_soft,
+                data.n_hard,
+                data.concepts.ncols() - data.n_hard
+            )));
+        }
+        Ok(())
+    }
+
+    /// Trains on `data`, holding out a stratified validation split for early
+    /// stopping, and keeps the weights of the best validation epoch.
+    /// `observer` sees every epoch as it finishes.
+    pub fn fit(
+        &mut self,
+        data: &ConceptData,
+        train: &TrainConfig,
+        seed: u64,
+        observer: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<History, ModelError> {
+        train.validate()?;
+        self.check_data(data)?;
+        let (train_idx, val_idx) = if data.n_cells() >= 20 {
+            stratified_split(&data.strata(), train.validation_fraction, seed)
+        } else {
+            ((0..data.n_cells()).collect(), Vec::new())
+        };
+        if train_idx.len() < 2 {
+            return Err(ModelError::Input(format!(
+                "need at least 2 training cells, have {}",
+                train_idx.len()
+            )));
+        }
+        let train_set = data.select(&train_idx);
+        let val_set = (!val_idx.is_empty()).then(|| data.select(&val_idx));
+        let batch_size = train.effective_batch_size(train_idx.len());
+        let mut adam = Adam::new(
+            &self.net.params,
+            AdamConfig {
+                lr: train.lr,
+                ..AdamConfig::default()
+            },
+        );
+        let mut history = History {
+            epochs: Vec::new(),
+            best_epoch: 0,
+            stopped_early: false,
+            n_train: train_idx.len(),
+            n_validation: val_idx.len(),
+            batch_size,
+        };
+        let mut best: Option<(f64, Vec<Tensor>)> = None;
+        let mut since_best = 0;
+        for epoch in 0..train.max_epochs {
+            let started = Instant::now();
+            let lr = train.lr * train.lr_gamma.powi(epoch as i32);
+            adam.set_lr(lr);
+            let (train_terms, train_f1) = self.train_epoch(
+                &train_set,
+                batch_size,
+                &mut adam,
+                &mut epoch_rng(seed, epoch),
+            )?;
+            if let Some((term, value)) = train_terms.non_finite() {
+                return Err(ModelError::Diverged { epoch, term, value });
+            }
+            let validation = match &val_set {
+                Some(v) => Some(self.evaluate(v)?),
+                None => None,
+            };
+            let record = EpochRecord {
+                epoch,
+                lr,
+                train: train_terms,
+                validation: validation.map(|v| v.0),
+                train_concept_f1: train_f1,
+                validation_concept_f1: validation.map(|v| v.1),
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            observer(&record);
+            history.epochs.push(record);
+            let score = validation.map_or(train_terms.total, |v| v.0.total);
+            let improved = best.as_ref().is_none_or(|(b, _)| score < *b);
+            if improved {
+                best = Some((score, self.net.params.snapshot()?));
+                history.best_epoch = epoch;
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if val_set.is_some() && since_best >= train.patience {
+                    history.stopped_early = true;
+                    break;
+                }
+            }
+        }
+        if let Some((_, weights)) = best {
+            self.net.params.restore(&weights)?;
+        }
+        Ok(history)
+    }
+
+    fn train_epoch(
+        &self,
+        data: &ConceptData,
+        batch_size: usize,
+        adam: &mut Adam,
+        rng: &mut Rng,
+    ) -> Result<(LossTerms, f64), ModelError> {
+        let mut order: Vec<usize> = (0..data.n_cells()).collect();
+        order.shuffle(rng);
+        let mut sum = LossTerms::default();
+        let mut f1 = F1Counts::default();
+        let z = self.config.latent_dim;
+        let n_hard = data.n_hard;
+        for batch in batches(&order, batch_size) {
+            let x = self.tensor(data.x.select(Axis(0), batch).view())?;
+            let c = self.tensor(data.concepts.select(Axis(0), batch).view())?;
+            let o_arr = data.observed.select(Axis(0), batch);
+            let o = self.tensor(o_arr.view())?;
+            let eps = if self.config.variational {
+                let noise: Vec<f32> = (0..batch.len() * z)
+                    .map(|_| standard_normal(rng) as f32)
+                    .collect();
+                Some(Tensor::from_vec(noise, (batch.len(), z), &self.device)?)
+            } else {
+                None
+            };
+            let dropout_rng = (self.config.dropout > 0.0).then_some(&mut *rng);
+            let out = self.net.forward(&x, eps.as_ref(), dropout_rng)?;
+            let (total, terms) = loss::objective(&self.config, self.net.dims, &out, &x, &c, &o)?;
+            let grads = total.backward()?;
+            adam.step(&self.net.params, &grads)?;
+            sum.add_scaled(&terms, batch.len() as f64);
+            if n_hard > 0 {
+                let pred = out
+                    .concepts
+                    .narrow(1, 0, n_hard)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let target = data.concepts.select(Axis(0), batch);
+                let target = target.slice(s![.., ..n_hard]).to_owned();
+                let observed = o_arr.slice(s![.., ..n_hard]).to_owned();
+                f1.add(
+                    &pred,
+                    target.as_slice().unwrap_or(&[]),
+                    observed.as_slice().unwrap_or(&[]),
+                );
+            }
+        }
+        let mut mean = LossTerms::default();
+        mean.add_scaled(&sum, 1.0 / data.n_cells() as f64);
+        Ok((mean, f1.f1()))
+    }
+
+    /// Loss terms (z = μ, no dropout) and concept F1 on held-out cells.
+    fn evaluate(&self, data: &ConceptData) -> Result<(LossTerms, f64), ModelError> {
+        let mut sum = LossTerms::default();
+        let mut f1 = F1Counts::default();
+        let n_hard = data.n_hard;
+        for start in (0..data.n_cells()).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(data.n_cells());
+            let rows = s![start..end, ..];
+            let x = self.tensor(data.x.slice(rows))?;
+            let c = self.tensor(data.concepts.slice(rows))?;
+            let o = self.tensor(data.observed.slice(rows))?;
+            let out = self.net.forward(&x, None, None)?;
+            let (_, terms) = loss::objective(&self.config, self.net.dims, &out, &x, &c, &o)?;
+            sum.add_scaled(&terms, (end - start) as f64);
+            if n_hard > 0 {
+                let pred = out
+                    .concepts
+                    .narrow(1, 0, n_hard)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let target = data.concepts.slice(s![start..end, ..n_hard]).to_owned();
+                let observed = data.observed.slice(s![start..end, ..n_hard]).to_owned();
+                f1.add(
+                    &pred,
+                    target.as_slice().unwrap_or(&[]),
+                    observed.as_slice().unwrap_or(&[]),
+                );
+            }
+        }
+        let mut mean = LossTerms::default();
+        mean.add_scaled(&sum, 1.0 / data.n_cells().max(1) as f64);
+        Ok((mean, f1.f1()))
+    }
+
+    fn to_array(t: &Tensor) -> Result<Array2<f32>, ModelError> {
+        let (r, c) = t.dims2()?;
+        let v = t.flatten_all()?.to_vec1::<f32>()?;
+        Array2::from_shape_vec((r, c), v).map_err(|e| ModelError::Input(e.to_string()))
+    }
+
+    fn check_width(&self, what: &str, got: usize, expected: usize) -> Result<(), ModelError> {
+        if got != expected {
+            return Err(ModelError::Input(format!(
+                "{what} has {got} columns, the model expects {expected}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl ConceptModel for ScCbgm {
+    fn input_dim(&self) -> usize {
+        self.net.dims.input_dim
+    }
+
+    fn n_concepts(&self) -> usize {
+        self.net.dims.n_concepts()
+    }
+
+    fn encode(&self, x: ArrayView2<f32>) -> Result<Encoding, ModelError> {
+        self.check_width("feature matrix", x.ncols(), self.input_dim())?;
+        let mut known = Array2::zeros((x.nrows(), self.n_concepts()));
+        let mut unknown = Array2::zeros((x.nrows(), self.config.n_unknown));
+        for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(x.nrows());
+            let xt = self.tensor(x.slice(s![start..end, ..]))?;
+            // Abduction uses z = μ: deterministic, as the reference's intervene.
+            let (mu, _) = self.net.encode(&xt, None)?;
+            let (_, c, u) = self.net.heads(&mu)?;
+            known
+                .slice_mut(s![start..end, ..])
+                .assign(&Self::to_array(&c)?);
+            unknown
+                .slice_mut(s![start..end, ..])
+                .assign(&Self::to_array(&u)?);
+        }
+        Ok(Encoding { known, unknown })
+    }
+
+    fn decode(
+        &self,
+        known: ArrayView2<f32>,
+        unknown: ArrayView2<f32>,
+    ) -> Result<Array2<f32>, ModelError> {
+        self.check_width("concept matrix", known.ncols(), self.n_concepts())?;
+        self.check_width("unknown code", unknown.ncols(), self.config.n_unknown)?;
+        if known.nrows() != unknown.nrows() {
+            return Err(ModelError::Input(format!(
+                "{} rows of concepts but {} of unknown code",
+                known.nrows(),
+                unknown.nrows()
+            )));
+        }
+        let mut out = Array2::zeros((known.nrows(), self.input_dim()));
+        for start in (0..known.nrows()).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(known.nrows());
+            let c = self.tensor(known.slice(s![start..end, ..]))?;
+            let u = self.tensor(unknown.slice(s![start..end, ..]))?;
+            let x = self.net.decode(&c, &u, None)?;
+            out.slice_mut(s![start..end, ..])
+                .assign(&Self::to_array(&x)?);
+        }
+        Ok(out)
+    }
+}
