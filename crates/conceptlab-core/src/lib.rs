@@ -12,6 +12,7 @@
 pub mod data;
 mod error;
 pub mod linalg;
+pub mod preprocess;
 pub mod random;
 
 pub use data::{
