@@ -14,7 +14,7 @@
 //! depend on the number of threads.
 
 use ndarray::parallel::prelude::*;
-use ndarray::{Array2, ArrayView2, Axis, s};
+use ndarray::{Array2, ArrayView2, Axis, LinalgScalar, s};
 
 use super::eigen::symmetric_eigen;
 use super::{Result, invalid};
@@ -23,10 +23,13 @@ use crate::random::{standard_normal, stream_rng};
 /// Rows (or columns) per parallel block of the large products.
 const BLOCK: usize = 256;
 
-/// `a · b` for a large f32 `a`, parallel over row blocks of `a`.
-pub(super) fn par_dot(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+/// `a · b` for a tall `a`, parallel over row blocks of `a`.
+pub(super) fn par_dot<A: LinalgScalar + Send + Sync>(
+    a: ArrayView2<'_, A>,
+    b: ArrayView2<'_, A>,
+) -> Array2<A> {
     let (n, _) = a.dim();
-    let mut out = Array2::<f32>::zeros((n, b.ncols()));
+    let mut out = Array2::<A>::zeros((n, b.ncols()));
     out.axis_chunks_iter_mut(Axis(0), BLOCK)
         .into_par_iter()
         .enumerate()
@@ -52,6 +55,32 @@ fn par_t_dot(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     out
 }
 
+/// `aᵀa` in f64 for a tall `a`: a fixed number of row groups (not one per
+/// thread, so the sum is the same on any machine), each summing its blocks
+/// in order, then the groups in order.
+fn par_gram<A: Copy + Into<f64> + Sync>(a: ArrayView2<'_, A>) -> Array2<f64> {
+    let (n, g) = a.dim();
+    let groups = n.div_ceil(4 * BLOCK).clamp(1, 16);
+    let rows_per_group = n.div_ceil(groups).max(1);
+    let partials: Vec<Array2<f64>> = a
+        .axis_chunks_iter(Axis(0), rows_per_group)
+        .into_par_iter()
+        .map(|group| {
+            let mut acc = Array2::<f64>::zeros((g, g));
+            for block in group.axis_chunks_iter(Axis(0), 4 * BLOCK) {
+                let c = block.mapv(Into::into);
+                acc += &c.t().dot(&c);
+            }
+            acc
+        })
+        .collect();
+    let mut gram = Array2::<f64>::zeros((g, g));
+    for p in partials {
+        gram += &p;
+    }
+    gram
+}
+
 fn to_f64(a: &Array2<f32>) -> Array2<f64> {
     a.mapv(f64::from)
 }
@@ -73,7 +102,7 @@ fn orthonormalize(mut y: Array2<f64>) -> Result<Array2<f64>> {
             }
         }
         let l = y.ncols();
-        let gram = y.t().dot(&y);
+        let gram = par_gram(y.view());
         let flat: Vec<f64> = gram.iter().copied().collect();
         let (values, vectors) = symmetric_eigen(&flat, l)?;
         let top = values.first().copied().unwrap_or(0.0);
@@ -88,7 +117,7 @@ fn orthonormalize(mut y: Array2<f64>) -> Result<Array2<f64>> {
                 w[(r, c)] = vectors[i * l + r] * scale;
             }
         }
-        y = y.dot(&w);
+        y = par_dot(y.view(), w.view());
         let smallest = keep.last().map_or(top, |&i| values[i]);
         if top <= 1e6 * smallest {
             break;
@@ -111,27 +140,7 @@ pub(super) struct Svd {
 pub(super) fn exact_svd(xc: &Array2<f32>, k: usize) -> Result<Svd> {
     let (n, g) = xc.dim();
     if g <= n {
-        // XᵀX (g × g): a fixed number of row groups (not one per thread, so
-        // the sum is the same on any machine), each summing its blocks in
-        // order, then the groups in order.
-        let groups = n.div_ceil(4 * BLOCK).clamp(1, 16);
-        let rows_per_group = n.div_ceil(groups);
-        let partials: Vec<Array2<f64>> = xc
-            .axis_chunks_iter(Axis(0), rows_per_group)
-            .into_par_iter()
-            .map(|group| {
-                let mut acc = Array2::<f64>::zeros((g, g));
-                for block in group.axis_chunks_iter(Axis(0), 4 * BLOCK) {
-                    let c = block.mapv(f64::from);
-                    acc += &c.t().dot(&c);
-                }
-                acc
-            })
-            .collect();
-        let mut gram = Array2::<f64>::zeros((g, g));
-        for p in partials {
-            gram += &p;
-        }
+        let gram = par_gram(xc.view());
         let flat: Vec<f64> = gram.iter().copied().collect();
         let (values, vectors) = symmetric_eigen(&flat, g)?;
         let vt = Array2::from_shape_fn((k, g), |(i, j)| vectors[i * g + j]);
@@ -256,16 +265,19 @@ pub(super) fn randomized_svd(
             });
         }
         let y = to_f64(&par_dot(xc.view(), v.mapv(|t| t as f32).view()));
-        // How far X v_j leaves the current range: X v_j − σ_j Q w_j.
-        let qw = q.dot(&w);
-        residual = Some(
-            (0..found)
-                .map(|j| {
-                    let r = &y.column(j) - &(&qw.column(j) * sigma[j]);
-                    r.dot(&r).sqrt() / sigma[j]
-                })
-                .fold(0.0f64, f64::max),
-        );
+        // How far X v_j leaves the current range, X v_j − σ_j Q w_j: needed
+        // from the iteration before the first that may stop on it.
+        if iterations + 1 >= stop.min {
+            let qw = par_dot(q.view(), w.view());
+            residual = Some(
+                (0..found)
+                    .map(|j| {
+                        let r = &y.column(j) - &(&qw.column(j) * sigma[j]);
+                        r.dot(&r).sqrt() / sigma[j]
+                    })
+                    .fold(0.0f64, f64::max),
+            );
+        }
         q = orthonormalize(y)?;
     }
 }
