@@ -20,6 +20,13 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 FAILURE
             };
         }
+        if let Some(model) = cause.downcast_ref::<conceptlab_models::ModelError>() {
+            return if model.is_bad_input() {
+                BAD_INPUT
+            } else {
+                FAILURE
+            };
+        }
         if cause.downcast_ref::<UserError>().is_some() {
             return BAD_INPUT;
         }

@@ -4,6 +4,8 @@ mod cli;
 mod commands;
 mod exit;
 mod output;
+mod progress;
+mod protocol;
 mod settings;
 
 use std::process::ExitCode;

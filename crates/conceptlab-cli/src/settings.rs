@@ -20,6 +20,12 @@ pub struct Settings {
     /// Worker threads; 0 uses one per core.
     pub threads: usize,
     pub io: IoSettings,
+    /// From stored expression to model features (`fit`, `demo`).
+    pub preprocess: conceptlab_models::PreprocessConfig,
+    /// scCBGM's architecture and loss weights.
+    pub model: conceptlab_models::ScCbgmConfig,
+    /// Optimisation and early stopping.
+    pub train: conceptlab_models::TrainConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

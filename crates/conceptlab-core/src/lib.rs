@@ -12,6 +12,7 @@
 pub mod data;
 mod error;
 pub mod linalg;
+pub mod nn;
 pub mod preprocess;
 pub mod random;
 

@@ -36,9 +36,12 @@ impl ModelError {
     /// Whether the error is the caller's (bad input or configuration) rather
     /// than a failure of the computation.
     pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            ModelError::Input(_) | ModelError::Config(_) | ModelError::Checkpoint { .. }
-        )
+        match self {
+            ModelError::Input(_) | ModelError::Config(_) | ModelError::Checkpoint { .. } => true,
+            // Data-container invariants are violated by the data handed in;
+            // a failed tensor operation is ours.
+            ModelError::Core(e) => !matches!(e, conceptlab_core::CoreError::Tensor(_)),
+            ModelError::Diverged { .. } => false,
+        }
     }
 }

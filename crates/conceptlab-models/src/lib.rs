@@ -8,16 +8,19 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod checkpoint;
 mod data;
 mod error;
 mod model;
+pub mod pipeline;
 pub mod sccbgm;
 mod train;
 
 pub use data::{ConceptData, first_non_finite};
 pub use error::ModelError;
-pub use model::{ConceptModel, Encoding, ModelKind};
+pub use model::{ConceptModel, Encoding, ModelKind, Residual};
+pub use pipeline::{Normalize, PreprocessConfig, Preprocessor};
 pub use sccbgm::{
     DecoderKind, Dims, EpochRecord, History, LossTerms, Orthogonality, ScCbgm, ScCbgmConfig,
 };
-pub use train::{TrainConfig, stratified_split};
+pub use train::TrainConfig;

@@ -37,6 +37,23 @@ pub trait ConceptModel {
         values: ArrayView2<f32>,
         mask: ArrayView2<f32>,
     ) -> Result<Array2<f32>, ModelError> {
+        self.edit(x, values, mask, Residual::Discard)
+    }
+
+    /// [`ConceptModel::intervene`], optionally keeping what the model cannot
+    /// reconstruct. With [`Residual::Keep`] the abduction also recovers each
+    /// cell's residual `x − decode(ĉ, u)` and adds it back after the action:
+    /// `x' = x + decode(c', u) − decode(ĉ, u)`. The edit then changes a cell
+    /// only by the model's predicted concept effect, and cell-specific detail
+    /// the bottleneck cannot carry survives; with unchanged concepts the cell
+    /// is returned as it was.
+    fn edit(
+        &self,
+        x: ArrayView2<f32>,
+        values: ArrayView2<f32>,
+        mask: ArrayView2<f32>,
+        residual: Residual,
+    ) -> Result<Array2<f32>, ModelError> {
         let enc = self.encode(x)?;
         if values.dim() != enc.known.dim() || mask.dim() != enc.known.dim() {
             return Err(ModelError::Input(format!(
@@ -47,8 +64,25 @@ pub trait ConceptModel {
             )));
         }
         let known = &enc.known * &(1.0 - &mask) + &values * &mask;
-        self.decode(known.view(), enc.unknown.view())
+        let edited = self.decode(known.view(), enc.unknown.view())?;
+        match residual {
+            Residual::Discard => Ok(edited),
+            Residual::Keep => {
+                let reconstruction = self.decode(enc.known.view(), enc.unknown.view())?;
+                Ok(edited - reconstruction + x)
+            }
+        }
     }
+}
+
+/// Whether an edit keeps the part of a cell the model does not reconstruct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Residual {
+    /// Return the decoder's output (the reference's behaviour).
+    Discard,
+    /// Add the cell's reconstruction residual back (see [`ConceptModel::edit`]).
+    Keep,
 }
 
 /// Which kind of model a checkpoint holds.

@@ -9,7 +9,6 @@
 //! smaller batches so an epoch is never a single optimiser step.
 
 use conceptlab_core::random::{Rng, stream_rng};
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -85,39 +84,14 @@ impl TrainConfig {
     }
 }
 
-/// Random-stream layout under one seed: weights, split, then one stream per
-/// epoch (shuffling, noise and dropout drawn in step order).
+/// Random-stream layout under one seed: weights, then one stream per
+/// epoch (the validation split uses the preprocessing module's own streams) (shuffling, noise and dropout drawn in step order).
 pub(crate) const INIT_STREAM: u64 = 0;
-const SPLIT_STREAM: u64 = 1;
 const EPOCH_STREAM_BASE: u64 = 1 << 20;
 
 /// The generator for epoch `epoch`'s shuffling and noise.
 pub(crate) fn epoch_rng(seed: u64, epoch: usize) -> Rng {
     stream_rng(seed, EPOCH_STREAM_BASE + epoch as u64)
-}
-
-/// Splits cells into (train, validation), holding out `fraction` of every
-/// stratum (rounded; strata too small to spare a cell stay in training).
-pub fn stratified_split(strata: &[String], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    if fraction <= 0.0 {
-        return ((0..strata.len()).collect(), Vec::new());
-    }
-    let mut groups: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
-    for (i, s) in strata.iter().enumerate() {
-        groups.entry(s.as_str()).or_default().push(i);
-    }
-    let mut rng = stream_rng(seed, SPLIT_STREAM);
-    let (mut train, mut validation) = (Vec::new(), Vec::new());
-    for members in groups.values_mut() {
-        members.shuffle(&mut rng);
-        let n_val = ((members.len() as f64) * fraction).round() as usize;
-        let n_val = n_val.min(members.len().saturating_sub(1));
-        validation.extend_from_slice(&members[..n_val]);
-        train.extend_from_slice(&members[n_val..]);
-    }
-    train.sort_unstable();
-    validation.sort_unstable();
-    (train, validation)
 }
 
 /// Minibatches of a shuffled order. A final batch of one cell joins the

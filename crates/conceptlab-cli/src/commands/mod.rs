@@ -1,8 +1,13 @@
 //! One module per subcommand.
 
 mod convert;
+mod demo;
+mod edit;
+mod encode;
 mod evaluate;
+mod fit;
 mod inspect;
+mod model_data;
 mod synth;
 
 use anyhow::{Context, Result};
@@ -26,6 +31,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert(args) => convert::run(&args, &settings),
         Command::Synth(args) => synth::run(&args, &settings),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Fit(args) => fit::run(&args, &settings),
+        Command::Encode(args) => encode::run(&args, &settings),
+        Command::Edit(args) => edit::run(&args, &settings),
+        Command::Demo(args) => demo::run(&args, &settings),
         Command::Config => crate::output::emit(&settings::to_toml(&settings)?),
     }
 }

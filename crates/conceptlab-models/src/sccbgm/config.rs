@@ -53,6 +53,9 @@ pub struct ScCbgmConfig {
     pub variational: bool,
     /// Dropout inside every block (0 in every reference scCBGM config).
     pub dropout: f32,
+    /// Feed the decoder the observed concepts during training instead of
+    /// the predicted ones (the reference always decodes its predictions).
+    pub teacher_forcing: bool,
 }
 
 impl Default for ScCbgmConfig {
@@ -69,6 +72,7 @@ impl Default for ScCbgmConfig {
             decoder: DecoderKind::Skip,
             variational: true,
             dropout: 0.0,
+            teacher_forcing: false,
         }
     }
 }

@@ -138,7 +138,7 @@ fn check_case(g: &Golden, section: &Value, prefix: &str) {
     let input = |k: &str| g.inputs[&format!("{prefix}.{k}")].clone();
     let (x, c, eps) = (input("x"), input("c"), input("eps"));
     let mask = Tensor::ones_like(&c).unwrap();
-    let out = g.net.forward(&x, Some(&eps), None).unwrap();
+    let out = g.net.forward(&x, Some(&eps), None, None).unwrap();
     let fwd = &section["forward"];
     assert_close("mu", &out.mu, &fwd["mu"], 1e-5);
     assert_close("logvar", out.logvar.as_ref().unwrap(), &fwd["logvar"], 1e-5);
@@ -189,7 +189,7 @@ fn check_case(g: &Golden, section: &Value, prefix: &str) {
     }
     if let Some(after3) = section.get("params_adam3") {
         for _ in 0..2 {
-            let out = g.net.forward(&x, Some(&eps), None).unwrap();
+            let out = g.net.forward(&x, Some(&eps), None, None).unwrap();
             let (total, _) = objective(&g.config, g.net.dims, &out, &x, &c, &mask).unwrap();
             adam.step(&g.net.params, &total.backward().unwrap())
                 .unwrap();

@@ -24,7 +24,8 @@ use network::Network;
 use crate::ModelError;
 use crate::data::ConceptData;
 use crate::model::{ConceptModel, Encoding};
-use crate::train::{F1Counts, INIT_STREAM, TrainConfig, batches, epoch_rng, stratified_split};
+use crate::train::{F1Counts, INIT_STREAM, TrainConfig, batches, epoch_rng};
+use conceptlab_core::preprocess::stratified_split;
 
 /// Rows per forward pass at inference: bounds memory on large data sets.
 const INFERENCE_CHUNK: usize = 4096;
@@ -247,7 +248,8 @@ impl ScCbgm {
                 None
             };
             let dropout_rng = (self.config.dropout > 0.0).then_some(&mut *rng);
-            let out = self.net.forward(&x, eps.as_ref(), dropout_rng)?;
+            let teacher = self.config.teacher_forcing.then_some((&c, &o));
+            let out = self.net.forward(&x, eps.as_ref(), teacher, dropout_rng)?;
             let (total, terms) = loss::objective(&self.config, self.net.dims, &out, &x, &c, &o)?;
             let grads = total.backward()?;
             adam.step(&self.net.params, &grads)?;
@@ -284,7 +286,8 @@ impl ScCbgm {
             let x = self.tensor(data.x.slice(rows))?;
             let c = self.tensor(data.concepts.slice(rows))?;
             let o = self.tensor(data.observed.slice(rows))?;
-            let out = self.net.forward(&x, None, None)?;
+            let teacher = self.config.teacher_forcing.then_some((&c, &o));
+            let out = self.net.forward(&x, None, teacher, None)?;
             let (_, terms) = loss::objective(&self.config, self.net.dims, &out, &x, &c, &o)?;
             sum.add_scaled(&terms, (end - start) as f64);
             if n_hard > 0 {

@@ -241,11 +241,13 @@ impl Network {
 
     /// The training forward pass: z = μ + σ·ε with the supplied noise (or
     /// z = μ when `eps` is `None` or the encoder is deterministic), decoding
-    /// the *predicted* concepts (joint training, no teacher forcing).
+    /// the *predicted* concepts (joint training, the reference) or, with
+    /// `teacher` = (concepts, observed mask), the observed ones.
     pub(crate) fn forward(
         &self,
         x: &Tensor,
         eps: Option<&Tensor>,
+        teacher: Option<(&Tensor, &Tensor)>,
         mut rng: Option<&mut Rng>,
     ) -> Result<Forward, ModelError> {
         let (mu, logvar) = self.encode(x, rng.as_deref_mut())?;
@@ -254,7 +256,14 @@ impl Network {
             _ => mu.clone(),
         };
         let (logits, concepts, unknown) = self.heads(&z)?;
-        let reconstruction = self.decode(&concepts, &unknown, rng)?;
+        let reconstruction = match teacher {
+            // Observed concepts replace predictions at the decoder's input.
+            Some((given, observed)) => {
+                let mixed = ((&concepts * (1.0 - observed)?)? + given.mul(observed)?)?;
+                self.decode(&mixed, &unknown, rng)?
+            }
+            None => self.decode(&concepts, &unknown, rng)?,
+        };
         Ok(Forward {
             mu,
             logvar,

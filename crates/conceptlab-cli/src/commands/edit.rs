@@ -1,0 +1,230 @@
+//! `conceptlab-cli edit`: counterfactual cells by abduction → action →
+//! prediction. The output holds every input cell (obs kept, var restricted
+//! to the model's genes), with the edited cells' expression in X
+//! (log-normalised when the model normalised), their PC scores in
+//! obsm["X_pca"] when the model works on PCs, the edited concept values
+//! written into obs and obs["conceptlab_edited"] marking them.
+
+use anyhow::Result;
+use conceptlab_core::preprocess::{ConceptGroup, select_rows};
+use conceptlab_core::{CellData, Column, Frame, NumVec, UnsValue, Values};
+use conceptlab_io::{read_h5ad, write_h5ad};
+use conceptlab_models::checkpoint::{self, Meta};
+use conceptlab_models::{ConceptModel, Residual};
+use indexmap::IndexMap;
+use ndarray::{Array2, Axis};
+
+use super::convert::guard_output;
+use super::encode::dense;
+use super::model_data::{check_genes, expression};
+use crate::cli::{EditArgs, ResidualArg};
+use crate::exit::user_error;
+use crate::settings::Settings;
+
+/// `column=value` pairs from repeated and comma-separated arguments.
+fn assignments(raw: &[String], flag: &str) -> Result<Vec<(String, String)>> {
+    raw.iter()
+        .flat_map(|r| r.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    user_error!("{flag} `{item}`: expected COLUMN=VALUE, e.g. stim=stimulated")
+                })
+        })
+        .collect()
+}
+
+fn find_group<'a>(meta: &'a Meta, column: &str) -> Result<&'a ConceptGroup> {
+    meta.data.concept_groups.iter().find(|g| g.column == column).ok_or_else(|| {
+        let known: Vec<&str> = meta.data.concept_groups.iter().map(|g| g.column.as_str()).collect();
+        user_error!(
+            "--set {column}=...: `{column}` is not a concept of this model (its concepts come from: {})",
+            known.join(", ")
+        )
+    })
+}
+
+/// Writes `value` into obs column `column` for the edited cells, so obs
+/// describes the counterfactual. Returns false when the column's storage
+/// cannot hold it (left unchanged).
+fn set_obs(obs: &mut Frame, column: &str, value: &str, rows: &[usize]) -> bool {
+    let Some(col) = obs.columns.get_mut(column) else {
+        return false;
+    };
+    match col {
+        Column::Categorical(cat) => {
+            let position = match &cat.categories {
+                Values::Strings(s) => s.iter().position(|c| c == value),
+                Values::Numbers(n) => {
+                    let target: Option<f64> = value.parse().ok();
+                    n.to_f64().iter().position(|&c| Some(c) == target)
+                }
+            };
+            let Some(code) = position else { return false };
+            for &r in rows {
+                cat.codes[r] = code as i32;
+            }
+            true
+        }
+        Column::Strings(s) => {
+            for &r in rows {
+                s[r] = value.to_string();
+            }
+            true
+        }
+        Column::Numeric(NumVec::Bool(b)) => {
+            let v = match value.to_ascii_lowercase().as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return false,
+            };
+            for &r in rows {
+                b[r] = v;
+            }
+            true
+        }
+        Column::Numeric(values) => {
+            let Ok(v) = value.parse::<f64>() else {
+                return false;
+            };
+            let mut all = values.to_f64();
+            for &r in rows {
+                all[r] = v;
+            }
+            *values = NumVec::F64(all);
+            true
+        }
+        Column::Nullable { .. } => false,
+    }
+}
+
+pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
+    guard_output(&args.output, args.force, &[args.data.as_path()])?;
+    let sets = assignments(&args.set, "--set")?;
+    if sets.is_empty() {
+        return Err(user_error!("say what to change with --set COLUMN=VALUE"));
+    }
+    let wheres = assignments(&args.r#where, "--where")?;
+    let (meta, model) = checkpoint::load(&args.model)?;
+    // Validate the requested edit before reading a possibly large file.
+    let mut actions = Vec::new();
+    for (column, value) in &sets {
+        let group = find_group(&meta, column)?;
+        let values = group
+            .encode_value(value)
+            .map_err(|e| user_error!("--set {column}={value}: {e}"))?;
+        actions.push((group.columns.clone(), values));
+    }
+    let data: CellData = read_h5ad(&args.data)?;
+    check_genes(&meta, &data, &args.data, &args.model)?;
+    let mut selected = vec![true; data.n_obs()];
+    for (column, value) in &wheres {
+        let mask = select_rows(&data.obs, column, value)
+            .map_err(|e| user_error!("{}: --where {column}={value}: {e}", args.data.display()))?;
+        for (s, m) in selected.iter_mut().zip(mask) {
+            *s &= m;
+        }
+    }
+    let rows: Vec<usize> = (0..data.n_obs()).filter(|&i| selected[i]).collect();
+    if rows.is_empty() {
+        return Err(user_error!(
+            "{}: no cell matches the --where conditions",
+            args.data.display()
+        ));
+    }
+
+    let pre = &meta.preprocessing;
+    let matrix = expression(&data, meta.data.layer.as_deref(), &args.data)?;
+    let mut expr = pre.expression(matrix)?;
+    let features = pre.features_from_expression(expr.view())?;
+    let source = features.select(Axis(0), &rows);
+    let k = model.n_concepts();
+    let mut values = Array2::<f32>::zeros((rows.len(), k));
+    let mut mask = Array2::<f32>::zeros((rows.len(), k));
+    for (range, v) in &actions {
+        for r in 0..rows.len() {
+            for (j, &value) in range.clone().zip(v) {
+                values[[r, j]] = value;
+                mask[[r, j]] = 1.0;
+            }
+        }
+    }
+    let residual = match args.residual {
+        ResidualArg::Keep => Residual::Keep,
+        ResidualArg::Discard => Residual::Discard,
+    };
+    let edited = model.edit(source.view(), values.view(), mask.view(), residual)?;
+
+    // Back to genes. Keeping the residual applies the predicted change to the
+    // cell's own expression, so detail outside the PCs survives too.
+    let edited_expr = pre.to_expression(edited.view())?;
+    let source_expr = pre.to_expression(source.view())?;
+    for (i, &r) in rows.iter().enumerate() {
+        let mut row = expr.row_mut(r);
+        match residual {
+            Residual::Keep => row += &(&edited_expr.row(i) - &source_expr.row(i)),
+            Residual::Discard => row.assign(&edited_expr.row(i)),
+        }
+    }
+    let mut scores = pre.unstandardized(features.view())?;
+    let edited_scores = pre.unstandardized(edited.view())?;
+    for (i, &r) in rows.iter().enumerate() {
+        scores.row_mut(r).assign(&edited_scores.row(i));
+    }
+
+    let mut obs = data.obs.clone();
+    for (column, value) in &sets {
+        if !set_obs(&mut obs, column, value, &rows) {
+            tracing::warn!(
+                "obs column `{column}` could not be updated to `{value}`; obs keeps the original values"
+            );
+        }
+    }
+    obs.insert("conceptlab_edited", Column::Numeric(NumVec::Bool(selected)))?;
+    let var = data.var.select(&pre.genes)?;
+    let mut out = CellData::new(dense(expr)?, data.obs_names().to_vec(), var.index.clone())?;
+    out.obs = obs;
+    out.var = var;
+    if pre.uses_pca() {
+        out.obsm.insert("X_pca".into(), dense(scores)?);
+    }
+    out.uns = data.uns.clone();
+    let strings = |v: &[(String, String)]| UnsValue::StringArray {
+        shape: vec![v.len()],
+        values: v.iter().map(|(k, x)| format!("{k}={x}")).collect(),
+    };
+    let mut record = IndexMap::new();
+    record.insert(
+        "model".to_string(),
+        UnsValue::String(args.model.display().to_string()),
+    );
+    record.insert("set".to_string(), strings(&sets));
+    record.insert("where".to_string(), strings(&wheres));
+    record.insert(
+        "residual".to_string(),
+        UnsValue::String(
+            if residual == Residual::Keep {
+                "keep"
+            } else {
+                "discard"
+            }
+            .into(),
+        ),
+    );
+    out.uns
+        .insert("conceptlab_edit".into(), UnsValue::Mapping(record));
+    out.validate()?;
+    write_h5ad(&out, &args.output, &settings.io.write_options())?;
+    tracing::info!(
+        edited = rows.len(),
+        cells = out.n_obs(),
+        genes = out.n_vars(),
+        "wrote counterfactual cells to {}",
+        args.output.display()
+    );
+    Ok(())
+}
