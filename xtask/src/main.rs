@@ -3,7 +3,9 @@
 mod bench_eval;
 mod bench_io;
 mod bench_synth;
+mod bench_train;
 mod proc;
+mod robustness;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -34,6 +36,15 @@ enum Task {
     /// Benchmark metric throughput (MMD², E-distance, Wilcoxon) next to
     /// numpy/scipy/scikit-learn on the same data.
     BenchEval(bench_eval::Args),
+    /// Benchmark scCBGM training throughput (real-data and synthetic
+    /// configurations, 1 and 2 threads) next to the same model in PyTorch.
+    BenchTrain(bench_train::Args),
+    /// The noisy-concept robustness study: counterfactual error under each
+    /// corruption of the training concepts, averaged over held-out combinations.
+    Robustness(robustness::Args),
+    /// (internal) Time training in this process and print JSON.
+    #[command(hide = true)]
+    BenchTrainRun(bench_train::RunArgs),
     /// (internal) Generate once in this process and print timing JSON.
     #[command(hide = true)]
     BenchSynthRun(bench_synth::RunArgs),
@@ -46,5 +57,8 @@ fn main() -> Result<()> {
         Task::BenchSynth(args) => bench_synth::run(&args),
         Task::BenchEval(args) => bench_eval::run(&args),
         Task::BenchSynthRun(args) => bench_synth::run_one(&args),
+        Task::Robustness(args) => robustness::run(&args),
+        Task::BenchTrain(args) => bench_train::run(&args),
+        Task::BenchTrainRun(args) => bench_train::run_one(&args),
     }
 }

@@ -179,12 +179,12 @@ pub struct DemoArgs {
     /// Synthetic preset (see `synth --help`).
     #[arg(long, default_value = "synthetic_1")]
     pub preset: String,
-    /// Number of cells to generate.
-    #[arg(long, default_value_t = 6000)]
-    pub cells: usize,
-    /// Number of genes to generate.
-    #[arg(long, default_value_t = 2000)]
-    pub genes: usize,
+    /// Number of cells to generate (default: the preset's).
+    #[arg(long)]
+    pub cells: Option<usize>,
+    /// Number of genes to generate (default: the preset's).
+    #[arg(long)]
+    pub genes: Option<usize>,
     /// Which held-out combination of the benchmark split to edit.
     #[arg(long, default_value_t = 0)]
     pub intervention: usize,

@@ -44,6 +44,9 @@ pub struct Outcome {
     pub concept: String,
     pub corruption: String,
     pub n_train: usize,
+    /// Training cells of the held-out cell type with the concept on (always
+    /// 0: the combination is unseen).
+    pub held_out_in_training: usize,
     pub n_edited: usize,
     pub n_features: usize,
     pub n_parameters: usize,
@@ -135,6 +138,16 @@ pub fn run(
         out
     };
 
+    // Zero-shot by construction; checked, since everything downstream relies on it.
+    let leaked = train_cells
+        .iter()
+        .filter(|&&n| {
+            data.celltype[n] as usize == iv.celltype && data.cell_concepts(n)[iv.concept] == 1
+        })
+        .count();
+    if leaked > 0 {
+        bail!("{leaked} training cells show the held-out combination");
+    }
     let train_counts = counts_matrix(&rows_of(data, &train_cells), train_cells.len(), g)?;
     let (pre, features) = Preprocessor::fit(&train_counts, &setup.preprocess, None, setup.seed)?;
     let concepts = concept_rows(&train_cells);
@@ -244,6 +257,7 @@ pub fn run(
         concept: target,
         corruption: label,
         n_train: history.n_train,
+        held_out_in_training: leaked,
         n_edited: n_edit,
         n_features: d,
         n_parameters: model.n_parameters(),

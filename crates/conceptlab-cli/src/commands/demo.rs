@@ -14,8 +14,12 @@ use crate::settings::Settings;
 
 pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let mut config = SynthConfig::preset(&args.preset).map_err(|e| user_error!("{e}"))?;
-    config.n_obs = args.cells;
-    config.n_vars = args.genes;
+    if let Some(n) = args.cells {
+        config.n_obs = n;
+    }
+    if let Some(g) = args.genes {
+        config.n_vars = g;
+    }
     config.validate().map_err(|e| user_error!("{e}"))?;
     let started = std::time::Instant::now();
     let data = generate(&config, settings.seed)?;

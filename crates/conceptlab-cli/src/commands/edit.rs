@@ -139,8 +139,17 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
 
     let pre = &meta.preprocessing;
     let matrix = expression(&data, meta.data.layer.as_deref(), &args.data)?;
-    let mut expr = pre.expression(matrix)?;
-    let features = pre.features_from_expression(expr.view())?;
+    let bad_data = |e: conceptlab_models::ModelError| {
+        if e.is_bad_input() {
+            user_error!("{}: {e}", args.data.display())
+        } else {
+            anyhow::Error::new(e)
+        }
+    };
+    let mut expr = pre.expression(matrix).map_err(bad_data)?;
+    let features = pre
+        .features_from_expression(expr.view())
+        .map_err(bad_data)?;
     let source = features.select(Axis(0), &rows);
     let k = model.n_concepts();
     let mut values = Array2::<f32>::zeros((rows.len(), k));

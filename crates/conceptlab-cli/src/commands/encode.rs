@@ -27,7 +27,13 @@ pub fn run(args: &EncodeArgs, settings: &Settings) -> Result<()> {
     let mut data: CellData = read_h5ad(&args.data)?;
     check_genes(&meta, &data, &args.data, &args.model)?;
     let matrix = expression(&data, meta.data.layer.as_deref(), &args.data)?;
-    let features = meta.preprocessing.transform(matrix)?;
+    let features = meta.preprocessing.transform(matrix).map_err(|e| {
+        if e.is_bad_input() {
+            crate::exit::user_error!("{}: {e}", args.data.display())
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
     let encoding = model.encode(features.view())?;
     let key = &args.key;
     data.obsm

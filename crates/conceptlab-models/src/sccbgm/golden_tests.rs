@@ -46,7 +46,7 @@ fn load(stem: &str, rename: &dyn Fn(&str) -> String) -> Golden {
         beta: cfg["beta"].as_f64().unwrap(),
         concepts_hp: cfg["concepts_hp"].as_f64().unwrap(),
         orthogonality_hp: cfg["orthogonality_hp"].as_f64().unwrap(),
-        ..ScCbgmConfig::default()
+        ..ScCbgmConfig::reference_synthetic()
     };
     let dims = Dims {
         input_dim: get("input_dim"),

@@ -1,0 +1,154 @@
+//! `cargo xtask bench-train`: scCBGM training throughput (cells/s) for the
+//! reference's real-data configuration (128 PCs in, hidden 1024, 4 layers,
+//! latent 128, batch 128) and its synthetic one (hidden 128, 2 layers,
+//! latent 64, batch 512), on 1 and 2 threads, next to the same model in
+//! PyTorch on CPU (`scripts/python/bench_sccbgm_torch.py`) measured in the
+//! same run. Each measurement runs in a fresh child process. Writes
+//! `results/bench-train.json`.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::Result;
+use conceptlab_core::random::{standard_normal, stream_rng};
+use conceptlab_models::{ConceptData, Dims, ScCbgm, ScCbgmConfig, TrainConfig};
+use ndarray::Array2;
+use rand::Rng as _;
+use serde_json::json;
+
+use crate::proc::run_json;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Timed optimiser steps per measurement.
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
+    /// Untimed steps before.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Python with torch installed (see scripts/python/README.md); `none` skips PyTorch.
+    #[arg(long, default_value = "/work/venv-torch/bin/python")]
+    python: String,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[arg(long)]
+    config: String,
+    #[arg(long)]
+    threads: usize,
+    #[arg(long)]
+    steps: usize,
+    #[arg(long)]
+    warmup: usize,
+}
+
+/// (model, concepts, batch size, learning rate) of a named configuration.
+fn configuration(name: &str) -> Result<(ScCbgmConfig, usize, usize, f64)> {
+    Ok(match name {
+        "real" => (ScCbgmConfig::reference_real_data(), 10, 128, 3e-4),
+        "synthetic" => (ScCbgmConfig::reference_synthetic(), 5, 512, 5e-4),
+        other => anyhow::bail!("unknown configuration {other}"),
+    })
+}
+
+/// Random N(0,1) features and 0/1 concepts, as the PyTorch script uses.
+fn random_data(cells: usize, features: usize, concepts: usize) -> Result<ConceptData> {
+    let mut rng = stream_rng(0, 0);
+    let x = Array2::from_shape_fn((cells, features), |_| standard_normal(&mut rng) as f32);
+    let c = Array2::from_shape_fn((cells, concepts), |_| {
+        if rng.random::<bool>() { 1.0 } else { 0.0 }
+    });
+    let observed = Array2::ones((cells, concepts));
+    Ok(ConceptData::new(x, c, observed, concepts)?)
+}
+
+pub fn run_one(args: &RunArgs) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build_global()?;
+    let (config, k, batch, lr) = configuration(&args.config)?;
+    let dims = Dims {
+        input_dim: 128,
+        n_hard: k,
+        n_soft: 0,
+    };
+    let mut model = ScCbgm::new(config, dims, 0)?;
+    // One epoch over `steps × batch` cells is exactly `steps` full batches.
+    let train = TrainConfig {
+        lr,
+        batch_size: batch,
+        max_epochs: 1,
+        validation_fraction: 0.0,
+        min_steps_per_epoch: 1,
+        ..TrainConfig::default()
+    };
+    let warm = random_data(batch * args.warmup.max(1), 128, k)?;
+    model.fit(&warm, &train, 0, &mut |_| {})?;
+    let data = random_data(batch * args.steps, 128, k)?;
+    let start = Instant::now();
+    model.fit(&data, &train, 1, &mut |_| {})?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads,
+               "n_params": model.n_parameters(), "batch": batch, "steps": args.steps,
+               "seconds": seconds, "cells_per_s": (batch * args.steps) as f64 / seconds})
+    );
+    Ok(())
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut rows = Vec::new();
+    for config in ["real", "synthetic"] {
+        for threads in [1, 2] {
+            let ours = run_json(
+                Command::new(&exe)
+                    .args(["bench-train-run", "--config", config])
+                    .args(["--threads", &threads.to_string()])
+                    .args([
+                        "--steps",
+                        &args.steps.to_string(),
+                        "--warmup",
+                        &args.warmup.to_string(),
+                    ]),
+            )?;
+            let torch = if args.python == "none" {
+                serde_json::Value::Null
+            } else {
+                run_json(
+                    Command::new(&args.python)
+                        .arg(root.join("scripts/python/bench_sccbgm_torch.py"))
+                        .args(["--model", "sccbgm", "--config", config, "--json"])
+                        .args(["--threads", &threads.to_string()])
+                        .args([
+                            "--steps",
+                            &args.steps.to_string(),
+                            "--warmup",
+                            &args.warmup.to_string(),
+                        ]),
+                )?
+            };
+            let a = ours["cells_per_s"].as_f64().unwrap_or(f64::NAN);
+            let b = torch["cells_per_s"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "{config:<10} {threads} thread(s): conceptlab {a:>8.0} cells/s   PyTorch {b:>8.0} cells/s   ratio {:.2}",
+                a / b
+            );
+            rows.push(
+                json!({"config": config, "threads": threads, "conceptlab": ours, "pytorch": torch}),
+            );
+        }
+    }
+    let out = root.join("results/bench-train.json");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(
+            &json!({"steps": args.steps, "warmup": args.warmup, "runs": rows}),
+        )?,
+    )?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
