@@ -106,6 +106,9 @@ pub fn run(args: &Args) -> Result<()> {
         for threads in [1, 2] {
             let ours = run_json(
                 Command::new(&exe)
+                    // candle sizes its own element-wise worker pool from these.
+                    .env("RAYON_NUM_THREADS", threads.to_string())
+                    .env("CANDLE_NUM_THREADS", threads.to_string())
                     .args(["bench-train-run", "--config", config])
                     .args(["--threads", &threads.to_string()])
                     .args([

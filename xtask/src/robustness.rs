@@ -9,8 +9,6 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::proc::run_json;
-
 #[derive(clap::Args)]
 pub struct Args {
     /// The release binary (built with `cargo build --release -p conceptlab-cli`).
@@ -60,8 +58,18 @@ pub fn run(args: &Args) -> Result<()> {
             if let Some(kind) = corruption {
                 cmd.args(["--corrupt", kind, "--n-mod", &args.n_mod.to_string()]);
             }
-            let v: Value =
-                run_json(&mut cmd).with_context(|| format!("{label}, intervention {iv}"))?;
+            let out = cmd
+                .output()
+                .with_context(|| format!("cannot run {}", args.cli))?;
+            if !out.status.success() {
+                anyhow::bail!(
+                    "{label}, intervention {iv}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            // `demo --json` prints one pretty-printed object.
+            let v: Value = serde_json::from_slice(&out.stdout)
+                .with_context(|| format!("{label}, intervention {iv}"))?;
             for (s, k) in sums.iter_mut().zip(KEYS) {
                 *s += v[k].as_f64().unwrap_or(f64::NAN);
             }

@@ -8,33 +8,34 @@ use super::layer_norm::layer_norm;
 use crate::CoreError;
 use crate::random::Rng;
 
-/// `y = x·Wᵀ + b` with W stored (out × in), as in PyTorch.
+/// `y = x·Wᵀ + b`. The parameter holds Wᵀ (in × out, contiguous): the
+/// product then needs no transposed view, whose gradient candle would
+/// accumulate through an extra strided copy of every weight matrix per step.
+/// Checkpoints still store W (out × in), as PyTorch does ([`ParamSet`]
+/// transposes on the way in and out).
+///
+/// [`ParamSet`]: super::ParamSet
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    weight_t: Tensor,
     bias: Tensor,
 }
 
 impl Linear {
-    /// A layer over existing parameter tensors.
-    pub fn new(weight: Tensor, bias: Tensor) -> Self {
-        Linear { weight, bias }
+    /// A layer over existing parameter tensors: Wᵀ (in × out) and b (out).
+    pub fn new(weight_t: Tensor, bias: Tensor) -> Self {
+        Linear { weight_t, bias }
     }
 
     /// Applies the layer to a (batch × in) tensor.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, CoreError> {
-        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
-    }
-
-    /// The weight tensor (out × in).
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+        Ok(Module::forward(self, x)?)
     }
 }
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
     }
 }
 

@@ -17,6 +17,8 @@ use crate::random::Rng;
 pub struct ParamSet {
     device: Device,
     vars: IndexMap<String, Var>,
+    /// Linear weights, held as Wᵀ but exchanged as W (PyTorch's layout).
+    transposed: std::collections::HashSet<String>,
 }
 
 impl ParamSet {
@@ -25,6 +27,7 @@ impl ParamSet {
         ParamSet {
             device: device.clone(),
             vars: IndexMap::new(),
+            transposed: Default::default(),
         }
     }
 
@@ -81,9 +84,25 @@ impl ParamSet {
         weight: Vec<f32>,
         bias: Vec<f32>,
     ) -> Result<Linear, CoreError> {
-        let weight = self.add(&format!("{prefix}.weight"), weight, &[fan_out, fan_in])?;
+        let name = format!("{prefix}.weight");
+        if weight.len() != fan_in * fan_out {
+            return Err(CoreError::ShapeMismatch {
+                what: format!("initial values of `{name}`"),
+                expected: format!("{}", fan_in * fan_out),
+                found: format!("{}", weight.len()),
+            });
+        }
+        // Stored transposed (in × out); see `Linear`.
+        let mut transposed = vec![0f32; weight.len()];
+        for o in 0..fan_out {
+            for i in 0..fan_in {
+                transposed[i * fan_out + o] = weight[o * fan_in + i];
+            }
+        }
+        let weight_t = self.add(&name, transposed, &[fan_in, fan_out])?;
+        self.transposed.insert(name);
         let bias = self.add(&format!("{prefix}.bias"), bias, &[fan_out])?;
-        Ok(Linear::new(weight, bias))
+        Ok(Linear::new(weight_t, bias))
     }
 
     /// A layer norm over `dim` features (γ = 1, β = 0).
@@ -125,8 +144,7 @@ impl ParamSet {
         let mut all: Vec<(String, Tensor)> = self
             .vars
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().to_device(&Device::Cpu)))
-            .map(|(k, t)| t.map(|t| (k, t)))
+            .map(|(k, v)| self.to_reference(k, v.as_tensor()).map(|t| (k.clone(), t)))
             .collect::<Result<_, _>>()?;
         all.extend(extra.iter().cloned());
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -148,16 +166,39 @@ impl ParamSet {
                     "weights file lacks parameter `{name}`"
                 )));
             };
+            let t = if self.transposed.contains(name) {
+                t.t()?.contiguous()?
+            } else {
+                t
+            };
             if t.dims() != var.dims() {
+                let reference = |d: &[usize]| {
+                    let mut d = d.to_vec();
+                    if self.transposed.contains(name) {
+                        d.reverse();
+                    }
+                    format!("{d:?}")
+                };
                 return Err(CoreError::ShapeMismatch {
                     what: format!("parameter `{name}`"),
-                    expected: format!("{:?}", var.dims()),
-                    found: format!("{:?}", t.dims()),
+                    expected: reference(var.dims()),
+                    found: reference(t.dims()),
                 });
             }
             var.set(&t.to_dtype(DType::F32)?)?;
         }
         Ok(tensors)
+    }
+
+    /// `value` (this parameter's, or its gradient) in the reference's
+    /// layout, on the CPU: linear weights as W (out × in).
+    pub fn to_reference(&self, name: &str, value: &Tensor) -> Result<Tensor, CoreError> {
+        let t = value.to_device(&Device::Cpu)?;
+        Ok(if self.transposed.contains(name) {
+            t.t()?.contiguous()?
+        } else {
+            t
+        })
     }
 
     /// A copy of every parameter's current values.

@@ -162,10 +162,14 @@ fn check_case(g: &Golden, section: &Value, prefix: &str) {
     }
     let grads = total.backward().unwrap();
     for (name, var) in g.net.params.iter() {
-        let grad = grads.get(var.as_tensor()).unwrap();
+        let grad = g
+            .net
+            .params
+            .to_reference(name, grads.get(var.as_tensor()).unwrap())
+            .unwrap();
         assert_close(
             &format!("grad {name}"),
-            grad,
+            &grad,
             &reference(&section["grad"], name),
             2e-5,
         );
@@ -182,7 +186,7 @@ fn check_case(g: &Golden, section: &Value, prefix: &str) {
     for (name, var) in g.net.params.iter() {
         assert_close(
             &format!("adam1 {name}"),
-            var.as_tensor(),
+            &g.net.params.to_reference(name, var.as_tensor()).unwrap(),
             &reference(&section["params_adam1"], name),
             2e-5,
         );
@@ -197,7 +201,7 @@ fn check_case(g: &Golden, section: &Value, prefix: &str) {
         for (name, var) in g.net.params.iter() {
             assert_close(
                 &format!("adam3 {name}"),
-                var.as_tensor(),
+                &g.net.params.to_reference(name, var.as_tensor()).unwrap(),
                 &reference(after3, name),
                 1e-4,
             );
