@@ -197,6 +197,13 @@ pub struct DemoArgs {
     /// Number of concept columns the corruption touches.
     #[arg(long, default_value_t = 1, requires = "corrupt")]
     pub n_mod: usize,
+    /// Also train flow matching on scCBGM's embedding (and on the observed
+    /// concepts alone) and edit with it.
+    #[arg(long)]
+    pub flow: bool,
+    /// RK4 steps of each flow integration (4 evaluations per step).
+    #[arg(long, default_value_t = 25)]
+    pub flow_steps: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

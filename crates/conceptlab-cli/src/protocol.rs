@@ -8,9 +8,11 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use conceptlab_core::ode::Solver;
 use conceptlab_core::random::stream_rng;
 use conceptlab_core::{DenseArray, Matrix, NumVec};
 use conceptlab_eval::{Points, cell_level_mse, concept_score};
+use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
 use conceptlab_models::{
     ConceptData, ConceptModel, EpochRecord, History, PreprocessConfig, Preprocessor, Residual,
     ScCbgm, ScCbgmConfig, TrainConfig,
@@ -32,7 +34,114 @@ pub struct Setup {
     pub preprocess: PreprocessConfig,
     pub model: ScCbgmConfig,
     pub train: TrainConfig,
+    /// Also train the flow-matching generators and edit with them.
+    pub flow: Option<FlowSetup>,
     pub seed: u64,
+}
+
+/// The flow-matching stage of a run.
+#[derive(Debug, Clone)]
+pub struct FlowSetup {
+    pub config: FlowConfig,
+    pub train: TrainConfig,
+    pub solver: Solver,
+    pub steps: usize,
+}
+
+/// Errors of the flow-matching counterfactuals (same space as [`Outcome`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowOutcome {
+    /// Conditioned on scCBGM's [ĉ ‖ u]; invert, then integrate with the edit.
+    pub cbm_fm_edit_mse: f64,
+    /// Same flow from fresh noise.
+    pub cbm_fm_decode_mse: f64,
+    /// Conditioned on the observed concepts only (CellFlow-style), edit mode.
+    pub vanilla_fm_edit_mse: f64,
+    /// Velocity evaluations per cell of an edit (both directions).
+    pub evaluations_per_cell: f64,
+    pub train_seconds: f64,
+}
+
+struct FlowEdits {
+    cbm_edit: Array2<f32>,
+    cbm_decode: Array2<f32>,
+    vanilla_edit: Array2<f32>,
+    evaluations: f64,
+    seconds: f64,
+}
+
+/// Trains CBM-FM (condition [ĉ(μ) ‖ u(μ)] of the trained scCBGM) and vanilla
+/// FM (condition: observed concepts) on the training cells, then edits.
+#[allow(clippy::too_many_arguments)]
+fn flow_counterfactuals(
+    flow: &FlowSetup,
+    model: &ScCbgm,
+    features: &Array2<f32>,
+    concepts: &Array2<f32>,
+    source: &Array2<f32>,
+    values: &Array2<f32>,
+    mask: &Array2<f32>,
+    setup: &Setup,
+) -> Result<FlowEdits> {
+    let started = Instant::now();
+    let join = |a: &Array2<f32>, b: &Array2<f32>| -> Result<Array2<f32>> {
+        Ok(ndarray::concatenate(Axis(1), &[a.view(), b.view()])?)
+    };
+    let progress = |name: &'static str| {
+        move |epoch: usize, loss: f64, val: Option<f64>| {
+            tracing::debug!(epoch, loss, validation = val, "{name}");
+        }
+    };
+    let d = features.ncols();
+    // CBM-FM.
+    let enc = model.encode(features.view())?;
+    let cond = join(&enc.known, &enc.unknown)?;
+    let mut cbm = FlowMatcher::new(flow.config.clone(), d, cond.ncols(), setup.seed)?;
+    cbm.fit(
+        features,
+        &cond,
+        &flow.train,
+        setup.seed,
+        &mut progress("CBM-FM epoch"),
+    )?;
+    let src = model.encode(source.view())?;
+    let src_cond = join(&src.known, &src.unknown)?;
+    let edited_known = &src.known * &(1.0 - mask) + values * mask;
+    let new_cond = join(&edited_known, &src.unknown)?;
+    let edit = Sampling {
+        mode: FlowMode::Edit { t_edit: 0.0 },
+        solver: flow.solver,
+        steps: flow.steps,
+        seed: setup.seed,
+    };
+    let decode = Sampling {
+        mode: FlowMode::Decode,
+        ..edit
+    };
+    let (cbm_edit, evaluations) =
+        cbm.counterfactual(source.view(), src_cond.view(), new_cond.view(), &edit)?;
+    let (cbm_decode, _) =
+        cbm.counterfactual(source.view(), src_cond.view(), new_cond.view(), &decode)?;
+    // Vanilla FM on the observed concepts.
+    let mut vanilla = FlowMatcher::new(flow.config.clone(), d, concepts.ncols(), setup.seed)?;
+    vanilla.fit(
+        features,
+        concepts,
+        &flow.train,
+        setup.seed,
+        &mut progress("vanilla FM epoch"),
+    )?;
+    // The cells' observed concepts: the edit's values with the target off.
+    let original = values * &(1.0 - mask);
+    let (vanilla_edit, _) =
+        vanilla.counterfactual(source.view(), original.view(), values.view(), &edit)?;
+    Ok(FlowEdits {
+        cbm_edit,
+        cbm_decode,
+        vanilla_edit,
+        evaluations,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// What a run measured. Errors are mean squared differences per cell and
@@ -66,6 +175,8 @@ pub struct Outcome {
     /// their unedited sources (off).
     pub concept_auroc: Option<f64>,
     pub target_auroc: Option<f64>,
+    /// Flow matching on top (with `--generator fm`).
+    pub flow: Option<FlowOutcome>,
     pub epochs: usize,
     pub best_epoch: usize,
     pub train_seconds: f64,
@@ -199,6 +310,12 @@ pub fn run(
         Some(mean_effect) => &source + &mean_effect,
         None => source.clone(),
     };
+    let fm = match &setup.flow {
+        Some(flow) => Some(flow_counterfactuals(
+            flow, &model, &features, &concepts, &source, &values, &mask, setup,
+        )?),
+        None => None,
+    };
     let keys: Vec<String> = (0..n_edit).map(|i| i.to_string()).collect();
     let as_f64 = |a: &Array2<f32>| a.iter().map(|&v| v as f64).collect::<Vec<f64>>();
     let twins64 = as_f64(&twins);
@@ -266,6 +383,16 @@ pub fn run(
         unedited_mse: mse(&source, "unedited cells")?,
         mean_shift_mse: mse(&shifted, "mean-shifted cells")?,
         oracle_shift_mse: mse(&oracle, "oracle-shifted cells")?,
+        flow: match fm {
+            Some(f) => Some(FlowOutcome {
+                cbm_fm_edit_mse: mse(&f.cbm_edit, "CBM-FM edits")?,
+                cbm_fm_decode_mse: mse(&f.cbm_decode, "CBM-FM decodes")?,
+                vanilla_fm_edit_mse: mse(&f.vanilla_edit, "vanilla FM edits")?,
+                evaluations_per_cell: f.evaluations,
+                train_seconds: f.seconds,
+            }),
+            None => None,
+        },
         concept_auroc: (!aurocs.is_empty())
             .then(|| aurocs.iter().sum::<f64>() / aurocs.len() as f64),
         target_auroc,

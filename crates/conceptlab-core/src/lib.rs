@@ -13,6 +13,7 @@ pub mod data;
 mod error;
 pub mod linalg;
 pub mod nn;
+pub mod ode;
 pub mod preprocess;
 pub mod random;
 

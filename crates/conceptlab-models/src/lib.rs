@@ -11,6 +11,7 @@
 pub mod checkpoint;
 mod data;
 mod error;
+pub mod flow;
 mod model;
 pub mod pipeline;
 pub mod sccbgm;

@@ -62,6 +62,12 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         corruption,
         preprocess,
         model: settings.model.clone(),
+        flow: args.flow.then(|| protocol::FlowSetup {
+            config: conceptlab_models::flow::FlowConfig::default(),
+            train: train.clone(),
+            solver: conceptlab_core::ode::Solver::Rk4,
+            steps: args.flow_steps,
+        }),
         train,
         seed: settings.seed,
     };
@@ -107,5 +113,20 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         auroc(outcome.concept_auroc),
         auroc(outcome.target_auroc),
     );
-    crate::output::emit(text.trim_end())
+    let mut text = text.trim_end().to_string();
+    if let Some(f) = &outcome.flow {
+        text.push_str(&format!(
+            "\n\nflow matching ({:.0} s, {:.0} velocity evaluations per edited cell)\n\
+             {:<34} {:>10.5}\n{:<34} {:>10.5}\n{:<34} {:>10.5}",
+            f.train_seconds,
+            f.evaluations_per_cell,
+            "scCBGM-FM edit",
+            f.cbm_fm_edit_mse,
+            "scCBGM-FM decode",
+            f.cbm_fm_decode_mse,
+            "vanilla FM edit (observed concepts)",
+            f.vanilla_fm_edit_mse
+        ));
+    }
+    crate::output::emit(&text)
 }
