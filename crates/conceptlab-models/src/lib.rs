@@ -9,6 +9,7 @@
 )]
 
 pub mod checkpoint;
+mod convert;
 mod data;
 mod error;
 pub mod flow;

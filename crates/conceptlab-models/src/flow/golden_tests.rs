@@ -10,35 +10,9 @@ use conceptlab_core::ode::{Solver, integrate};
 use conceptlab_core::random::stream_rng;
 use serde_json::Value;
 
+use crate::convert::golden::assert_close;
+
 use super::network::{FOURIER_BUFFER, VelocityDims, VelocityNet, flow_matching_loss};
-
-fn flat(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(flat).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap()],
-        other => panic!("not numeric: {other}"),
-    }
-}
-
-fn assert_close(what: &str, got: &Tensor, want: &Value, tol: f64) {
-    let got: Vec<f64> = got
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
-    let want = flat(want);
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * scale,
-            "{what}[{i}]: got {g}, want {w}"
-        );
-    }
-}
 
 /// The fixture's JSON, the network with its weights, and the inputs.
 fn load() -> (Value, VelocityNet, indexmap::IndexMap<String, Tensor>) {

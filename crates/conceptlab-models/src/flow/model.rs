@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::network::{VelocityDims, VelocityNet, flow_matching_loss};
 use crate::ModelError;
+use crate::convert::{to_array, to_tensor};
 use crate::train::{TrainConfig, batches, epoch_rng};
 
 /// Rows integrated together: bounds memory for any number of cells.
@@ -84,21 +85,6 @@ pub struct FlowMatcher {
     config: FlowConfig,
     net: VelocityNet,
     device: Device,
-}
-
-fn to_tensor(x: ArrayView2<f32>, device: &Device) -> Result<Tensor, ModelError> {
-    let owned = x.as_standard_layout().to_owned();
-    Ok(Tensor::from_slice(
-        owned.as_slice().unwrap_or(&[]),
-        x.dim(),
-        device,
-    )?)
-}
-
-fn to_array(t: &Tensor) -> Result<Array2<f32>, ModelError> {
-    let (r, c) = t.dims2()?;
-    Array2::from_shape_vec((r, c), t.flatten_all()?.to_vec1::<f32>()?)
-        .map_err(|e| ModelError::Input(e.to_string()))
 }
 
 fn normal(rng: &mut Rng, rows: usize, cols: usize, device: &Device) -> Result<Tensor, ModelError> {

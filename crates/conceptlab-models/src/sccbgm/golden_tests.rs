@@ -11,6 +11,8 @@ use conceptlab_core::random::stream_rng;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::convert::golden::assert_close;
+
 use super::config::ScCbgmConfig;
 use super::loss::objective;
 use super::network::{Dims, Network};
@@ -79,34 +81,6 @@ fn load(stem: &str, rename: &dyn Fn(&str) -> String) -> Golden {
         net,
         config,
         inputs,
-    }
-}
-
-fn flat(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(flat).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap()],
-        other => panic!("not numeric: {other}"),
-    }
-}
-
-fn assert_close(what: &str, got: &Tensor, want: &Value, tol: f64) {
-    let got: Vec<f64> = got
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
-    let want = flat(want);
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * scale,
-            "{what}[{i}]: got {g}, want {w}"
-        );
     }
 }
 

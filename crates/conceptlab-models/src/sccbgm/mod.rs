@@ -22,6 +22,7 @@ pub use network::Dims;
 use network::Network;
 
 use crate::ModelError;
+use crate::convert::{to_array, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{ConceptModel, Encoding};
 use crate::train::{F1Counts, INIT_STREAM, TrainConfig, batches, epoch_rng};
@@ -97,16 +98,7 @@ impl ScCbgm {
     }
 
     fn tensor(&self, x: ArrayView2<f32>) -> Result<Tensor, ModelError> {
-        let (r, c) = x.dim();
-        let owned;
-        let slice = match x.as_slice() {
-            Some(s) => s,
-            None => {
-                owned = x.as_standard_layout().to_owned();
-                owned.as_slice().unwrap_or(&[])
-            }
-        };
-        Ok(Tensor::from_slice(slice, (r, c), &self.device)?)
+        to_tensor(x, &self.device)
     }
 
     fn check_data(&self, data: &ConceptData) -> Result<(), ModelError> {
@@ -310,12 +302,6 @@ impl ScCbgm {
         Ok((mean, f1.f1()))
     }
 
-    fn to_array(t: &Tensor) -> Result<Array2<f32>, ModelError> {
-        let (r, c) = t.dims2()?;
-        let v = t.flatten_all()?.to_vec1::<f32>()?;
-        Array2::from_shape_vec((r, c), v).map_err(|e| ModelError::Input(e.to_string()))
-    }
-
     fn check_width(&self, what: &str, got: usize, expected: usize) -> Result<(), ModelError> {
         if got != expected {
             return Err(ModelError::Input(format!(
@@ -345,12 +331,8 @@ impl ConceptModel for ScCbgm {
             // Abduction uses z = μ: deterministic, as the reference's intervene.
             let (mu, _) = self.net.encode(&xt, None)?;
             let (_, c, u) = self.net.heads(&mu)?;
-            known
-                .slice_mut(s![start..end, ..])
-                .assign(&Self::to_array(&c)?);
-            unknown
-                .slice_mut(s![start..end, ..])
-                .assign(&Self::to_array(&u)?);
+            known.slice_mut(s![start..end, ..]).assign(&to_array(&c)?);
+            unknown.slice_mut(s![start..end, ..]).assign(&to_array(&u)?);
         }
         Ok(Encoding { known, unknown })
     }
@@ -375,8 +357,7 @@ impl ConceptModel for ScCbgm {
             let c = self.tensor(known.slice(s![start..end, ..]))?;
             let u = self.tensor(unknown.slice(s![start..end, ..]))?;
             let x = self.net.decode(&c, &u, None)?;
-            out.slice_mut(s![start..end, ..])
-                .assign(&Self::to_array(&x)?);
+            out.slice_mut(s![start..end, ..]).assign(&to_array(&x)?);
         }
         Ok(out)
     }
