@@ -75,40 +75,43 @@ pub fn integrate(
     if t0 == t1 {
         return Ok((x0.clone(), stats));
     }
-    if let Solver::DormandPrince { rtol, atol } = solver {
-        return dormand_prince(field, x0, t0, t1, steps, rtol, atol);
-    }
+    let step: FixedStep = match solver {
+        Solver::Euler => euler_step,
+        Solver::Midpoint => midpoint_step,
+        Solver::Rk4 => rk4_step,
+        Solver::DormandPrince { rtol, atol } => {
+            return dormand_prince(field, x0, t0, t1, steps, rtol, atol);
+        }
+    };
     let h = (t1 - t0) / steps as f64;
     let mut x = x0.clone();
     for i in 0..steps {
-        let t = t0 + h * i as f64;
-        x = match solver {
-            Solver::Euler => (&x + (field(t, &x)? * h)?)?,
-            Solver::Midpoint => {
-                let k1 = field(t, &x)?;
-                let mid = (&x + (k1 * (h / 2.0))?)?;
-                (&x + (field(t + h / 2.0, &mid)? * h)?)?
-            }
-            Solver::Rk4 => {
-                let k1 = field(t, &x)?;
-                let k2 = field(t + h / 2.0, &(&x + (&k1 * (h / 2.0))?)?)?;
-                let k3 = field(t + h / 2.0, &(&x + (&k2 * (h / 2.0))?)?)?;
-                let k4 = field(t + h, &(&x + (&k3 * h)?)?)?;
-                let sum = (((&k1 + (&k2 * 2.0)?)? + (&k3 * 2.0)?)? + &k4)?;
-                (&x + (sum * (h / 6.0))?)?
-            }
-            Solver::DormandPrince { .. } => unreachable_adaptive()?,
-        };
+        x = step(field, t0 + h * i as f64, h, &x)?;
         stats.evaluations += solver.evaluations_per_step();
         stats.accepted_steps += 1;
     }
     Ok((x, stats))
 }
 
-fn unreachable_adaptive() -> Result<Tensor, CoreError> {
-    Err(CoreError::Tensor(
-        "adaptive solver in the fixed-step loop".into(),
-    ))
+/// One fixed step of size `h` from `(t, x)`.
+type FixedStep = fn(&mut Field<'_>, f64, f64, &Tensor) -> Result<Tensor, CoreError>;
+
+fn euler_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, CoreError> {
+    Ok((x + (field(t, x)? * h)?)?)
+}
+
+fn midpoint_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, CoreError> {
+    let mid = (x + (field(t, x)? * (h / 2.0))?)?;
+    Ok((x + (field(t + h / 2.0, &mid)? * h)?)?)
+}
+
+fn rk4_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, CoreError> {
+    let k1 = field(t, x)?;
+    let k2 = field(t + h / 2.0, &(x + (&k1 * (h / 2.0))?)?)?;
+    let k3 = field(t + h / 2.0, &(x + (&k2 * (h / 2.0))?)?)?;
+    let k4 = field(t + h, &(x + (&k3 * h)?)?)?;
+    let sum = (((&k1 + (&k2 * 2.0)?)? + (&k3 * 2.0)?)? + &k4)?;
+    Ok((x + (sum * (h / 6.0))?)?)
 }
 
 // Dormand–Prince 5(4) tableau.

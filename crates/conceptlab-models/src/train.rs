@@ -130,6 +130,25 @@ impl F1Counts {
         }
     }
 
+    /// Counts the first `n_hard` (hard) columns of predicted concepts
+    /// against targets, where observed.
+    pub fn add_hard(
+        &mut self,
+        pred: &candle_core::Tensor,
+        target: &candle_core::Tensor,
+        observed: &candle_core::Tensor,
+        n_hard: usize,
+    ) -> Result<(), ModelError> {
+        if n_hard == 0 {
+            return Ok(());
+        }
+        let values = |t: &candle_core::Tensor| -> Result<Vec<f32>, ModelError> {
+            Ok(t.narrow(1, 0, n_hard)?.flatten_all()?.to_vec1::<f32>()?)
+        };
+        self.add(&values(pred)?, &values(target)?, &values(observed)?);
+        Ok(())
+    }
+
     pub fn f1(&self) -> f64 {
         let denom = 2 * self.tp + self.fp + self.fn_;
         if denom == 0 {
@@ -137,5 +156,57 @@ impl F1Counts {
         } else {
             2.0 * self.tp as f64 / denom as f64
         }
+    }
+}
+
+/// Keeps the best epoch's weights and says when patience has run out.
+/// Without a validation split (`patience` = `None`) training never stops
+/// early, but the lowest training loss still picks the weights kept.
+pub(crate) struct EarlyStopping {
+    patience: Option<usize>,
+    best: Option<(f64, Vec<candle_core::Tensor>)>,
+    best_epoch: usize,
+    since_best: usize,
+}
+
+impl EarlyStopping {
+    pub fn new(patience: Option<usize>) -> Self {
+        EarlyStopping {
+            patience,
+            best: None,
+            best_epoch: 0,
+            since_best: 0,
+        }
+    }
+
+    /// Records epoch `epoch`'s score (lower is better), snapshotting the
+    /// weights when it is the best so far. Returns whether to stop.
+    pub fn observe(
+        &mut self,
+        epoch: usize,
+        score: f64,
+        params: &conceptlab_core::nn::ParamSet,
+    ) -> Result<bool, ModelError> {
+        if self.best.as_ref().is_none_or(|(b, _)| score < *b) {
+            self.best = Some((score, params.snapshot()?));
+            self.best_epoch = epoch;
+            self.since_best = 0;
+            return Ok(false);
+        }
+        self.since_best += 1;
+        Ok(self.patience.is_some_and(|p| self.since_best >= p))
+    }
+
+    /// The epoch whose weights are kept.
+    pub fn best_epoch(&self) -> usize {
+        self.best_epoch
+    }
+
+    /// Puts the best epoch's weights back.
+    pub fn restore(self, params: &conceptlab_core::nn::ParamSet) -> Result<(), ModelError> {
+        if let Some((_, weights)) = self.best {
+            params.restore(&weights)?;
+        }
+        Ok(())
     }
 }

@@ -96,11 +96,13 @@ impl CustomOp3 for LayerNormOp {
         let gs = grad.flatten_all()?.to_vec1::<f32>()?;
         let gamma_v = gamma.to_vec1::<f32>()?;
         let d = gamma_v.len();
+        // Row statistics once, for both the input and the parameter gradients.
+        let stats: Vec<(f64, f64)> = xs.par_chunks(d).map(row_stats).collect();
         let mut dx = vec![0f32; xs.len()];
         dx.par_chunks_mut(d)
             .zip(xs.par_chunks(d).zip(gs.par_chunks(d)))
-            .for_each(|(out, (row, g))| {
-                let (mean, rstd) = row_stats(row);
+            .zip(stats.par_iter())
+            .for_each(|((out, (row, g)), &(mean, rstd))| {
                 // dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·γ.
                 let mut mean_g = 0.0;
                 let mut mean_gx = 0.0;
@@ -120,8 +122,7 @@ impl CustomOp3 for LayerNormOp {
             });
         let mut dgamma = vec![0f64; d];
         let mut dbeta = vec![0f64; d];
-        for (row, g) in xs.chunks(d).zip(gs.chunks(d)) {
-            let (mean, rstd) = row_stats(row);
+        for ((row, g), &(mean, rstd)) in xs.chunks(d).zip(gs.chunks(d)).zip(&stats) {
             for j in 0..d {
                 dgamma[j] += g[j] as f64 * (row[j] as f64 - mean) * rstd;
                 dbeta[j] += g[j] as f64;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::network::{VelocityDims, VelocityNet, flow_matching_loss};
 use crate::ModelError;
 use crate::convert::{to_array, to_tensor};
-use crate::train::{TrainConfig, batches, epoch_rng};
+use crate::train::{EarlyStopping, TrainConfig, batches, epoch_rng};
 
 /// Rows integrated together: bounds memory for any number of cells.
 const ODE_CHUNK: usize = 1024;
@@ -207,8 +207,7 @@ impl FlowMatcher {
             },
         );
         let mut history = Vec::new();
-        let mut best: Option<(f64, Vec<Tensor>)> = None;
-        let mut since_best = 0;
+        let mut stopping = EarlyStopping::new(val.is_some().then_some(train.patience));
         for epoch in 0..train.max_epochs {
             let started = Instant::now();
             adam.set_lr(train.lr * train.lr_gamma.powi(epoch as i32));
@@ -255,20 +254,11 @@ impl FlowMatcher {
             );
             observer(epoch, train_loss, val_loss);
             history.push((train_loss, val_loss));
-            let score = val_loss.unwrap_or(train_loss);
-            if best.as_ref().is_none_or(|(b, _)| score < *b) {
-                best = Some((score, self.net.params.snapshot()?));
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if val.is_some() && since_best >= train.patience {
-                    break;
-                }
+            if stopping.observe(epoch, val_loss.unwrap_or(train_loss), &self.net.params)? {
+                break;
             }
         }
-        if let Some((_, weights)) = best {
-            self.net.params.restore(&weights)?;
-        }
+        stopping.restore(&self.net.params)?;
         Ok(history)
     }
 

@@ -25,7 +25,7 @@ use crate::ModelError;
 use crate::convert::{to_array, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{ConceptModel, Encoding};
-use crate::train::{F1Counts, INIT_STREAM, TrainConfig, batches, epoch_rng};
+use crate::train::{EarlyStopping, F1Counts, INIT_STREAM, TrainConfig, batches, epoch_rng};
 use conceptlab_core::preprocess::stratified_split;
 
 /// Rows per forward pass at inference: bounds memory on large data sets.
@@ -163,8 +163,7 @@ impl ScCbgm {
             n_validation: val_idx.len(),
             batch_size,
         };
-        let mut best: Option<(f64, Vec<Tensor>)> = None;
-        let mut since_best = 0;
+        let mut stopping = EarlyStopping::new(val_set.is_some().then_some(train.patience));
         for epoch in 0..train.max_epochs {
             let started = Instant::now();
             let lr = train.lr * train.lr_gamma.powi(epoch as i32);
@@ -194,22 +193,13 @@ impl ScCbgm {
             observer(&record);
             history.epochs.push(record);
             let score = validation.map_or(train_terms.total, |v| v.0.total);
-            let improved = best.as_ref().is_none_or(|(b, _)| score < *b);
-            if improved {
-                best = Some((score, self.net.params.snapshot()?));
-                history.best_epoch = epoch;
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if val_set.is_some() && since_best >= train.patience {
-                    history.stopped_early = true;
-                    break;
-                }
+            if stopping.observe(epoch, score, &self.net.params)? {
+                history.stopped_early = true;
+                break;
             }
         }
-        if let Some((_, weights)) = best {
-            self.net.params.restore(&weights)?;
-        }
+        history.best_epoch = stopping.best_epoch();
+        stopping.restore(&self.net.params)?;
         Ok(history)
     }
 
@@ -246,21 +236,7 @@ impl ScCbgm {
             let grads = total.backward()?;
             adam.step(&self.net.params, &grads)?;
             sum.add_scaled(&terms, batch.len() as f64);
-            if n_hard > 0 {
-                let pred = out
-                    .concepts
-                    .narrow(1, 0, n_hard)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?;
-                let target = data.concepts.select(Axis(0), batch);
-                let target = target.slice(s![.., ..n_hard]).to_owned();
-                let observed = o_arr.slice(s![.., ..n_hard]).to_owned();
-                f1.add(
-                    &pred,
-                    target.as_slice().unwrap_or(&[]),
-                    observed.as_slice().unwrap_or(&[]),
-                );
-            }
+            f1.add_hard(&out.concepts, &c, &o, n_hard)?;
         }
         let mut mean = LossTerms::default();
         mean.add_scaled(&sum, 1.0 / data.n_cells() as f64);
@@ -282,20 +258,7 @@ impl ScCbgm {
             let out = self.net.forward(&x, None, teacher, None)?;
             let (_, terms) = loss::objective(&self.config, self.net.dims, &out, &x, &c, &o)?;
             sum.add_scaled(&terms, (end - start) as f64);
-            if n_hard > 0 {
-                let pred = out
-                    .concepts
-                    .narrow(1, 0, n_hard)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?;
-                let target = data.concepts.slice(s![start..end, ..n_hard]).to_owned();
-                let observed = data.observed.slice(s![start..end, ..n_hard]).to_owned();
-                f1.add(
-                    &pred,
-                    target.as_slice().unwrap_or(&[]),
-                    observed.as_slice().unwrap_or(&[]),
-                );
-            }
+            f1.add_hard(&out.concepts, &c, &o, n_hard)?;
         }
         let mut mean = LossTerms::default();
         mean.add_scaled(&sum, 1.0 / data.n_cells().max(1) as f64);
