@@ -10,7 +10,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Result;
+use conceptlab_core::ode::Solver;
 use conceptlab_core::random::{standard_normal, stream_rng};
+use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
 use conceptlab_models::{ConceptData, Dims, ScCbgm, ScCbgmConfig, TrainConfig};
 use ndarray::Array2;
 use rand::Rng as _;
@@ -29,6 +31,15 @@ pub struct Args {
     /// Python with torch installed (see scripts/python/README.md); `none` skips PyTorch.
     #[arg(long, default_value = "/work/venv-torch/bin/python")]
     python: String,
+    /// Which measurements: scCBGM `real` and `synthetic` training, CBM-FM
+    /// `flow` training and `flow-edit`. Rows of others already in the
+    /// results file are kept.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "real,synthetic,flow,flow-edit"
+    )]
+    configs: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -63,10 +74,78 @@ fn random_data(cells: usize, features: usize, concepts: usize) -> Result<Concept
     Ok(ConceptData::new(x, c, observed, concepts)?)
 }
 
+/// Cells edited in the flow-edit measurement, and Euler steps each way.
+const EDIT_CELLS: usize = 2048;
+const EDIT_STEPS: usize = 20;
+/// The reference CBM-FM condition: K = 10 concepts + U = 128 unknown.
+const FLOW_C_DIM: usize = 138;
+
+/// The reference's CBM-FM velocity network (E 1024, L 4) on 128 PCs:
+/// training steps at batch 128, or a 20-step Euler edit of 2,048 cells.
+fn run_flow(args: &RunArgs) -> Result<()> {
+    let mut rng = stream_rng(0, 0);
+    let mut normal = |rows: usize, cols: usize| {
+        Array2::from_shape_fn((rows, cols), |_| standard_normal(&mut rng) as f32)
+    };
+    let mut flow = FlowMatcher::new(FlowConfig::reference(), 128, FLOW_C_DIM, 0)?;
+    let batch = 128;
+    let (cells, seconds) = if args.config == "flow-edit" {
+        let (x, c) = (normal(EDIT_CELLS, 128), normal(EDIT_CELLS, FLOW_C_DIM));
+        let mut c_new = c.clone();
+        c_new.column_mut(0).mapv_inplace(|v| 1.0 - v);
+        let sampling = Sampling {
+            mode: FlowMode::Edit { t_edit: 0.0 },
+            solver: Solver::Euler,
+            steps: EDIT_STEPS,
+            seed: 0,
+        };
+        let warm = Sampling {
+            steps: 1,
+            ..sampling
+        };
+        flow.counterfactual(x.view(), c.view(), c_new.view(), &warm)?;
+        let start = Instant::now();
+        flow.counterfactual(x.view(), c.view(), c_new.view(), &sampling)?;
+        (EDIT_CELLS, start.elapsed().as_secs_f64())
+    } else {
+        let train = TrainConfig {
+            lr: 3e-4,
+            batch_size: batch,
+            max_epochs: 1,
+            validation_fraction: 0.0,
+            min_steps_per_epoch: 1,
+            ..TrainConfig::default()
+        };
+        let n_warm = batch * args.warmup.max(1);
+        flow.fit(
+            &normal(n_warm, 128),
+            &normal(n_warm, FLOW_C_DIM),
+            &train,
+            0,
+            &mut |_, _, _| {},
+        )?;
+        let n = batch * args.steps;
+        let (x, c) = (normal(n, 128), normal(n, FLOW_C_DIM));
+        let start = Instant::now();
+        flow.fit(&x, &c, &train, 1, &mut |_, _, _| {})?;
+        (n, start.elapsed().as_secs_f64())
+    };
+    println!(
+        "{}",
+        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads,
+               "n_params": flow.n_parameters(), "batch": batch, "steps": args.steps,
+               "seconds": seconds, "cells_per_s": cells as f64 / seconds})
+    );
+    Ok(())
+}
+
 pub fn run_one(args: &RunArgs) -> Result<()> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build_global()?;
+    if args.config.starts_with("flow") {
+        return run_flow(args);
+    }
     let (config, k, batch, lr) = configuration(&args.config)?;
     let dims = Dims {
         input_dim: 128,
@@ -102,7 +181,7 @@ pub fn run(args: &Args) -> Result<()> {
     let exe = std::env::current_exe()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut rows = Vec::new();
-    for config in ["real", "synthetic"] {
+    for config in args.configs.iter().map(String::as_str) {
         for threads in [1, 2] {
             let ours = run_json(
                 Command::new(&exe)
@@ -121,10 +200,20 @@ pub fn run(args: &Args) -> Result<()> {
             let torch = if args.python == "none" {
                 serde_json::Value::Null
             } else {
+                let mut cmd = Command::new(&args.python);
+                cmd.arg(root.join("scripts/python/bench_sccbgm_torch.py"));
+                match config {
+                    "flow" => cmd.args(["--model", "flow"]),
+                    "flow-edit" => cmd.args(["--model", "flow", "--edit"]).args([
+                        "--edit-cells",
+                        &EDIT_CELLS.to_string(),
+                        "--edit-steps",
+                        &EDIT_STEPS.to_string(),
+                    ]),
+                    _ => cmd.args(["--model", "sccbgm", "--config", config]),
+                };
                 run_json(
-                    Command::new(&args.python)
-                        .arg(root.join("scripts/python/bench_sccbgm_torch.py"))
-                        .args(["--model", "sccbgm", "--config", config, "--json"])
+                    cmd.arg("--json")
                         .args(["--threads", &threads.to_string()])
                         .args([
                             "--steps",
@@ -146,6 +235,21 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     let out = root.join("results/bench-train.json");
+    // Keep earlier rows of configurations not measured now.
+    if let Ok(previous) = std::fs::read_to_string(&out) {
+        let previous: serde_json::Value = serde_json::from_str(&previous)?;
+        let kept = previous["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                !args
+                    .configs
+                    .iter()
+                    .any(|c| r["config"].as_str() == Some(c.as_str()))
+            });
+        rows.splice(0..0, kept.cloned().collect::<Vec<_>>());
+    }
     std::fs::write(
         &out,
         serde_json::to_string_pretty(

@@ -4,6 +4,7 @@ mod bench_eval;
 mod bench_io;
 mod bench_synth;
 mod bench_train;
+mod flow_study;
 mod proc;
 mod robustness;
 
@@ -42,6 +43,9 @@ enum Task {
     /// The noisy-concept robustness study: counterfactual error under each
     /// corruption of the training concepts, averaged over held-out combinations.
     Robustness(robustness::Args),
+    /// The flow-matching benchmark: CBM-FM against scCBGM and vanilla FM over
+    /// seeds, with the ODE solver study.
+    FlowStudy(flow_study::Args),
     /// (internal) Time training in this process and print JSON.
     #[command(hide = true)]
     BenchTrainRun(bench_train::RunArgs),
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
         Task::BenchEval(args) => bench_eval::run(&args),
         Task::BenchSynthRun(args) => bench_synth::run_one(&args),
         Task::Robustness(args) => robustness::run(&args),
+        Task::FlowStudy(args) => flow_study::run(&args),
         Task::BenchTrain(args) => bench_train::run(&args),
         Task::BenchTrainRun(args) => bench_train::run_one(&args),
     }

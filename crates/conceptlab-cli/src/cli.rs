@@ -118,9 +118,70 @@ pub struct FitArgs {
     /// Model directory to write.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Also train a generator on top of scCBGM: `fm` is flow matching
+    /// conditioned on scCBGM's embedding [concepts, unknown] (CBM-FM; its
+    /// settings are [flow] in `config`).
+    #[arg(long, value_enum)]
+    pub generator: Option<GeneratorArg>,
+    /// Train only the generator, on the scCBGM of this model directory
+    /// (its genes, preprocessing and concepts are used).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "generator",
+        conflicts_with_all = ["concepts", "soft", "layer"]
+    )]
+    pub from: Option<PathBuf>,
     /// Replace a model already in the output directory.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GeneratorArg {
+    /// Flow matching on scCBGM's embedding (CBM-FM).
+    Fm,
+}
+
+/// How the flow's ODEs are integrated.
+#[derive(Debug, Clone, Args)]
+pub struct SolverArgs {
+    /// ODE solver of the flow: euler (1 network evaluation per step),
+    /// midpoint (2), rk4 (4) or dopri5 (adaptive Dormand-Prince 5(4)).
+    #[arg(long, value_enum, default_value = "rk4")]
+    pub solver: SolverArg,
+    /// Steps of each integration (dopri5: only sets the first step).
+    #[arg(long, default_value_t = 12)]
+    pub steps: usize,
+    /// Relative tolerance of dopri5.
+    #[arg(long, default_value_t = 1e-3)]
+    pub rtol: f64,
+    /// Absolute tolerance of dopri5.
+    #[arg(long, default_value_t = 1e-3)]
+    pub atol: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SolverArg {
+    Euler,
+    Midpoint,
+    Rk4,
+    Dopri5,
+}
+
+impl SolverArgs {
+    pub fn solver(&self) -> conceptlab_core::ode::Solver {
+        use conceptlab_core::ode::Solver;
+        match self.solver {
+            SolverArg::Euler => Solver::Euler,
+            SolverArg::Midpoint => Solver::Midpoint,
+            SolverArg::Rk4 => Solver::Rk4,
+            SolverArg::Dopri5 => Solver::DormandPrince {
+                rtol: self.rtol,
+                atol: self.atol,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +221,21 @@ pub struct EditArgs {
     /// decoder's output (the reference's behaviour).
     #[arg(long, value_enum, default_value = "keep")]
     pub residual: ResidualArg,
+    /// What produces the edited cells: `sccbgm` (the decoder) or `fm` (the
+    /// flow trained with `fit --generator fm`).
+    #[arg(long, value_enum, default_value = "sccbgm")]
+    pub generator: EditGenerator,
+    /// With `--generator fm`: `edit` integrates each cell back to noise
+    /// under its own concepts and forward under the new ones (the cell stays
+    /// itself); `decode` integrates fresh noise under the new concepts.
+    #[arg(long, value_enum, default_value = "edit")]
+    pub mode: FlowModeArg,
+    /// With `--mode edit`: the time the cell is inverted to (0 = noise, the
+    /// reference; larger keeps more of the cell).
+    #[arg(long, default_value_t = 0.0)]
+    pub t_edit: f64,
+    #[command(flatten)]
+    pub ode: SolverArgs,
     /// Where to write the edited cells.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -172,6 +248,19 @@ pub struct EditArgs {
 pub enum ResidualArg {
     Keep,
     Discard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EditGenerator {
+    #[value(name = "sccbgm")]
+    ScCbgm,
+    Fm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlowModeArg {
+    Edit,
+    Decode,
 }
 
 #[derive(Debug, Args)]
@@ -201,9 +290,12 @@ pub struct DemoArgs {
     /// concepts alone) and edit with it.
     #[arg(long)]
     pub flow: bool,
-    /// RK4 steps of each flow integration (4 evaluations per step).
-    #[arg(long, default_value_t = 25)]
-    pub flow_steps: usize,
+    #[command(flatten)]
+    pub ode: SolverArgs,
+    /// With --flow: also edit with every solver from 10-step Euler to the
+    /// reference's 1000-step Euler and report error and cost of each.
+    #[arg(long, requires = "flow")]
+    pub solver_study: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -52,6 +52,16 @@ impl TrainingProgress {
         }
     }
 
+    /// Shows one finished epoch of a flow's training.
+    pub fn flow_epoch(&self, epoch: usize, loss: f64, validation: Option<f64>) {
+        let val = validation.map_or(String::new(), |v| format!(" val {v:.4}"));
+        self.bar.set_message(format!("loss {loss:.4}{val}"));
+        self.bar.inc(1);
+        if self.bar.is_hidden() {
+            tracing::debug!(epoch, loss, validation, "flow epoch");
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

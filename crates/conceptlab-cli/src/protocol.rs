@@ -12,7 +12,7 @@ use conceptlab_core::ode::Solver;
 use conceptlab_core::random::stream_rng;
 use conceptlab_core::{DenseArray, Matrix, NumVec};
 use conceptlab_eval::{Points, cell_level_mse, concept_score};
-use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
+use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling, cbm};
 use conceptlab_models::{
     ConceptData, ConceptModel, EpochRecord, History, PreprocessConfig, Preprocessor, Residual,
     ScCbgm, ScCbgmConfig, TrainConfig,
@@ -46,6 +46,73 @@ pub struct FlowSetup {
     pub train: TrainConfig,
     pub solver: Solver,
     pub steps: usize,
+    /// Also edit with every solver of [`SOLVER_GRID`] and report each one's
+    /// error and cost next to the reference's 1000-step Euler.
+    pub solver_study: bool,
+}
+
+/// The integrations compared by the solver study: (solver, steps).
+pub const SOLVER_GRID: &[(Solver, usize)] = &[
+    (Solver::Euler, 1000),
+    (Solver::Euler, 200),
+    (Solver::Euler, 100),
+    (Solver::Euler, 50),
+    (Solver::Euler, 25),
+    (Solver::Euler, 10),
+    (Solver::Midpoint, 50),
+    (Solver::Midpoint, 25),
+    (Solver::Midpoint, 12),
+    (Solver::Midpoint, 6),
+    (Solver::Midpoint, 3),
+    (Solver::Rk4, 25),
+    (Solver::Rk4, 12),
+    (Solver::Rk4, 6),
+    (Solver::Rk4, 3),
+    (Solver::Rk4, 2),
+    (
+        Solver::DormandPrince {
+            rtol: 1e-2,
+            atol: 1e-2,
+        },
+        4,
+    ),
+    (
+        Solver::DormandPrince {
+            rtol: 1e-3,
+            atol: 1e-3,
+        },
+        4,
+    ),
+    (
+        Solver::DormandPrince {
+            rtol: 1e-4,
+            atol: 1e-4,
+        },
+        4,
+    ),
+];
+
+/// One integration setting of the solver study.
+#[derive(Debug, Clone, Serialize)]
+pub struct SolverPoint {
+    pub solver: Solver,
+    pub steps: usize,
+    /// Network evaluations per edited cell (inversion and regeneration).
+    pub evaluations_per_cell: f64,
+    /// Counterfactual error against the true twins.
+    pub mse_to_truth: f64,
+    /// Distance to the reference integration (1000-step Euler) of the same flow.
+    pub mse_to_euler_1000: f64,
+    /// An edit that changes nothing, against the cell itself (inversion error).
+    pub round_trip_mse: f64,
+}
+
+struct SolverRun {
+    solver: Solver,
+    steps: usize,
+    evaluations: f64,
+    edit: Array2<f32>,
+    round_trip: Array2<f32>,
 }
 
 /// Errors of the flow-matching counterfactuals (same space as [`Outcome`]).
@@ -60,6 +127,11 @@ pub struct FlowOutcome {
     /// Velocity evaluations per cell of an edit (both directions).
     pub evaluations_per_cell: f64,
     pub train_seconds: f64,
+    /// Cells edited per second by CBM-FM (edit mode).
+    pub edit_cells_per_second: f64,
+    /// The solver study, when asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub solvers: Vec<SolverPoint>,
 }
 
 struct FlowEdits {
@@ -68,6 +140,8 @@ struct FlowEdits {
     vanilla_edit: Array2<f32>,
     evaluations: f64,
     seconds: f64,
+    edit_cells_per_second: f64,
+    study: Vec<SolverRun>,
 }
 
 /// Trains CBM-FM (condition [ĉ(μ) ‖ u(μ)] of the trained scCBGM) and vanilla
@@ -84,9 +158,6 @@ fn flow_counterfactuals(
     setup: &Setup,
 ) -> Result<FlowEdits> {
     let started = Instant::now();
-    let join = |a: &Array2<f32>, b: &Array2<f32>| -> Result<Array2<f32>> {
-        Ok(ndarray::concatenate(Axis(1), &[a.view(), b.view()])?)
-    };
     let progress = |name: &'static str| {
         move |epoch: usize, loss: f64, val: Option<f64>| {
             tracing::debug!(epoch, loss, validation = val, "{name}");
@@ -94,20 +165,15 @@ fn flow_counterfactuals(
     };
     let d = features.ncols();
     // CBM-FM.
-    let enc = model.encode(features.view())?;
-    let cond = join(&enc.known, &enc.unknown)?;
-    let mut cbm = FlowMatcher::new(flow.config.clone(), d, cond.ncols(), setup.seed)?;
-    cbm.fit(
+    let mut cbm = FlowMatcher::new(flow.config.clone(), d, model.embedding_dim(), setup.seed)?;
+    cbm::fit(
+        model,
+        &mut cbm,
         features,
-        &cond,
         &flow.train,
         setup.seed,
         &mut progress("CBM-FM epoch"),
     )?;
-    let src = model.encode(source.view())?;
-    let src_cond = join(&src.known, &src.unknown)?;
-    let edited_known = &src.known * &(1.0 - mask) + values * mask;
-    let new_cond = join(&edited_known, &src.unknown)?;
     let edit = Sampling {
         mode: FlowMode::Edit { t_edit: 0.0 },
         solver: flow.solver,
@@ -118,10 +184,48 @@ fn flow_counterfactuals(
         mode: FlowMode::Decode,
         ..edit
     };
-    let (cbm_edit, evaluations) =
-        cbm.counterfactual(source.view(), src_cond.view(), new_cond.view(), &edit)?;
-    let (cbm_decode, _) =
-        cbm.counterfactual(source.view(), src_cond.view(), new_cond.view(), &decode)?;
+    let counterfactual = |sampling: &Sampling| {
+        cbm::counterfactual(
+            model,
+            &cbm,
+            source.view(),
+            values.view(),
+            mask.view(),
+            sampling,
+        )
+    };
+    let edit_started = Instant::now();
+    let (cbm_edit, evaluations) = counterfactual(&edit)?;
+    let edit_cells_per_second = source.nrows() as f64 / edit_started.elapsed().as_secs_f64();
+    let (cbm_decode, _) = counterfactual(&decode)?;
+    let mut study = Vec::new();
+    if flow.solver_study {
+        let unchanged = Array2::<f32>::zeros(mask.dim());
+        for &(solver, steps) in SOLVER_GRID {
+            let sampling = Sampling {
+                solver,
+                steps,
+                ..edit
+            };
+            let (edit, evaluations) = counterfactual(&sampling)?;
+            let (round_trip, _) = cbm::counterfactual(
+                model,
+                &cbm,
+                source.view(),
+                values.view(),
+                unchanged.view(),
+                &sampling,
+            )?;
+            tracing::info!(?solver, steps, evaluations, "solver study");
+            study.push(SolverRun {
+                solver,
+                steps,
+                evaluations,
+                edit,
+                round_trip,
+            });
+        }
+    }
     // Vanilla FM on the observed concepts.
     let mut vanilla = FlowMatcher::new(flow.config.clone(), d, concepts.ncols(), setup.seed)?;
     vanilla.fit(
@@ -141,6 +245,8 @@ fn flow_counterfactuals(
         vanilla_edit,
         evaluations,
         seconds: started.elapsed().as_secs_f64(),
+        edit_cells_per_second,
+        study,
     })
 }
 
@@ -195,6 +301,38 @@ fn rows_of(data: &SynthDataset, cells: &[usize]) -> Vec<u32> {
     cells
         .iter()
         .flat_map(|&n| data.cell_counts(n).iter().copied())
+        .collect()
+}
+
+/// Scores the solver study: against the truth, against 1000-step Euler
+/// (the study's first entry) and the round trip against the cells.
+fn solver_points(
+    study: &[SolverRun],
+    source: &Array2<f32>,
+    mse: &dyn Fn(&Array2<f32>, &str) -> Result<f64>,
+) -> Result<Vec<SolverPoint>> {
+    let Some(reference) = study.first() else {
+        return Ok(Vec::new());
+    };
+    let mean_sq = |a: &Array2<f32>, b: &Array2<f32>| {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| ((x - y) as f64).powi(2))
+            .sum::<f64>()
+            / a.len().max(1) as f64
+    };
+    study
+        .iter()
+        .map(|run| {
+            Ok(SolverPoint {
+                solver: run.solver,
+                steps: run.steps,
+                evaluations_per_cell: run.evaluations,
+                mse_to_truth: mse(&run.edit, "solver study edits")?,
+                mse_to_euler_1000: mean_sq(&run.edit, &reference.edit),
+                round_trip_mse: mean_sq(&run.round_trip, source),
+            })
+        })
         .collect()
 }
 
@@ -390,6 +528,8 @@ pub fn run(
                 vanilla_fm_edit_mse: mse(&f.vanilla_edit, "vanilla FM edits")?,
                 evaluations_per_cell: f.evaluations,
                 train_seconds: f.seconds,
+                edit_cells_per_second: f.edit_cells_per_second,
+                solvers: solver_points(&f.study, &source, &mse)?,
             }),
             None => None,
         },

@@ -26,6 +26,26 @@ pub struct Settings {
     pub model: conceptlab_models::ScCbgmConfig,
     /// Optimisation and early stopping.
     pub train: conceptlab_models::TrainConfig,
+    /// The flow-matching generator (`fit --generator fm`, `demo --flow`).
+    pub flow: FlowSettings,
+}
+
+/// The flow-matching generator's network and training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowSettings {
+    pub network: conceptlab_models::flow::FlowConfig,
+    /// Defaults to the reference's flow training (lr 3e-4, batch 128).
+    pub train: conceptlab_models::TrainConfig,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        FlowSettings {
+            network: conceptlab_models::flow::FlowConfig::default(),
+            train: conceptlab_models::flow::default_flow_training(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -353,3 +353,118 @@ fn bad_input_is_refused_without_output() {
     ]);
     assert_bad_input(&o, &["overwrite the input"]);
 }
+
+/// A flow small enough to train in seconds.
+const FLOW_BUDGET: [&str; 6] = [
+    "--override",
+    "flow.train.max_epochs=4",
+    "--override",
+    "flow.network.emb_dim=32",
+    "--override",
+    "flow.network.n_layers=2",
+];
+
+fn fit_flow(data: &Path, out: &Path, from: Option<&Path>) -> Output {
+    let mut args = vec!["--seed", "5"];
+    args.extend(BUDGET);
+    args.extend(FLOW_BUDGET);
+    args.extend(["fit", p(data), "--generator", "fm", "-o", p(out)]);
+    match from {
+        Some(dir) => args.extend(["--from", p(dir)]),
+        None => args.extend(["--concepts", "bulk_labels,phase", "--soft", "S_score"]),
+    }
+    run(&args)
+}
+
+fn flow_edit(model: &Path, out: &Path, extra: &[&str]) -> Output {
+    let data = pbmc();
+    let mut args = vec![
+        "edit",
+        p(&data),
+        "--model",
+        p(model),
+        "--generator",
+        "fm",
+        "--set",
+        "phase=S",
+        "--where",
+        "bulk_labels=CD19+ B",
+        "-o",
+        p(out),
+    ];
+    args.extend(extra);
+    run(&args)
+}
+
+#[test]
+fn flow_generator_fits_saves_and_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let bytes = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+
+    // scCBGM alone, then the flow on top of it (--from), twice, and both
+    // stages in one go: the same seed gives the same bytes on every path.
+    assert_ok(&fit(&pbmc(), &path("cbgm"), "5"));
+    assert_ok(&fit_flow(&pbmc(), &path("fm"), Some(&path("cbgm"))));
+    assert_ok(&fit_flow(&pbmc(), &path("fm2"), Some(&path("cbgm"))));
+    assert_ok(&fit_flow(&pbmc(), &path("both"), None));
+    for f in ["flow.safetensors", "flow_history.csv", "meta.json"] {
+        assert!(
+            bytes(&path("fm"), f) == bytes(&path("fm2"), f),
+            "{f} differs"
+        );
+    }
+    for d in ["fm", "both"] {
+        assert!(
+            bytes(&path("cbgm"), "weights.safetensors") == bytes(&path(d), "weights.safetensors"),
+            "{d}: scCBGM weights changed"
+        );
+        assert!(
+            bytes(&path("cbgm"), "history.csv") == bytes(&path(d), "history.csv"),
+            "{d}: scCBGM history not kept"
+        );
+    }
+    assert!(bytes(&path("fm"), "flow.safetensors") == bytes(&path("both"), "flow.safetensors"));
+    let meta: serde_json::Value = serde_json::from_slice(&bytes(&path("fm"), "meta.json")).unwrap();
+    assert_eq!(meta["generator"]["kind"], "cbm-fm");
+    assert_eq!(meta["generator"]["dims"]["x_dim"], 128);
+    // Condition = 14 concept columns + 128 unknown.
+    assert_eq!(meta["generator"]["dims"]["c_dim"], 14 + 128);
+    let flow_rows = std::fs::read_to_string(path("fm").join("flow_history.csv")).unwrap();
+    assert_eq!(flow_rows.lines().count(), 1 + 4, "{flow_rows}");
+
+    // Edit and decode: only the selected cells change.
+    let input = conceptlab_io::read_h5ad(pbmc()).unwrap();
+    let Column::Categorical(types) = &input.obs.columns["bulk_labels"] else {
+        panic!()
+    };
+    let x_in = dense(&input.x);
+    for (mode, solver) in [("edit", "rk4"), ("decode", "midpoint"), ("edit", "dopri5")] {
+        let out = path(&format!("{mode}-{solver}.h5ad"));
+        assert_ok(&flow_edit(
+            &path("fm"),
+            &out,
+            &["--mode", mode, "--solver", solver, "--steps", "3"],
+        ));
+        let data = conceptlab_io::read_h5ad(&out).unwrap();
+        let x_out = dense(&data.x);
+        for i in 0..700 {
+            let changed = x_in[i * 765..(i + 1) * 765] != x_out[i * 765..(i + 1) * 765];
+            let is_b = types.label(i).as_deref() == Some("CD19+ B");
+            assert_eq!(changed, is_b, "{mode} {solver}: cell {i}");
+            assert!(x_out[i * 765..(i + 1) * 765].iter().all(|v| v.is_finite()));
+        }
+        let conceptlab_core::UnsValue::Mapping(record) = &data.uns["conceptlab_edit"] else {
+            panic!("uns record")
+        };
+        assert!(matches!(&record["generator"], conceptlab_core::UnsValue::String(g) if g == "fm"));
+    }
+
+    // A model without a flow, and bad sampling settings, are refused.
+    let o = flow_edit(&path("cbgm"), &path("none.h5ad"), &[]);
+    assert_bad_input(&o, &["no flow generator", "--generator fm"]);
+    assert!(!path("none.h5ad").exists());
+    let o = flow_edit(&path("fm"), &path("t.h5ad"), &["--t-edit", "1.5"]);
+    assert_bad_input(&o, &["t_edit"]);
+    assert!(!path("t.h5ad").exists());
+}

@@ -1,7 +1,9 @@
 //! Checkpoints: one directory holding `weights.safetensors` (every
-//! parameter under the reference's state-dict names) and `meta.json` (what
-//! is needed to rebuild the model and to check new data against it: config,
-//! sizes, gene names, concept encodings, preprocessing state, seed, version).
+//! parameter under the reference's state-dict names), `flow.safetensors`
+//! when a flow-matching generator was trained on top (CBM-FM), and one
+//! `meta.json` (what is needed to rebuild both models and to check new data
+//! against them: configs, sizes, gene names, concept encodings,
+//! preprocessing state, seeds, version).
 //!
 //! Both files are a function of the trained model only (no timestamps, keys
 //! in a fixed order), so the same seed gives the same bytes. Each is written
@@ -14,6 +16,7 @@ use conceptlab_core::preprocess::ConceptGroup;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::flow::{FlowConfig, FlowMatcher, VelocityDims};
 use crate::model::ModelKind;
 use crate::pipeline::Preprocessor;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
@@ -23,6 +26,27 @@ use crate::train::TrainConfig;
 pub const FORMAT_VERSION: u32 = 1;
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 pub const META_FILE: &str = "meta.json";
+pub const FLOW_WEIGHTS_FILE: &str = "flow.safetensors";
+
+/// Which generator sits on top of the concept model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorKind {
+    /// Flow matching conditioned on the concept model's [ĉ ‖ u] (CBM-FM).
+    CbmFm,
+}
+
+/// The flow-matching generator of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorMeta {
+    pub kind: GeneratorKind,
+    pub seed: u64,
+    pub config: FlowConfig,
+    pub dims: VelocityDims,
+    pub train: TrainConfig,
+    pub epochs: usize,
+    pub best_epoch: usize,
+}
 
 /// Where the training data came from and how concepts were encoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +76,9 @@ pub struct Meta {
     /// Epochs run and the one whose weights were kept.
     pub epochs: usize,
     pub best_epoch: usize,
+    /// The generator trained on top, if any (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorMeta>,
 }
 
 fn failure(path: &Path, reason: impl std::fmt::Display) -> ModelError {
@@ -84,15 +111,50 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Saves a trained scCBGM and its metadata into `dir` (created if missing).
-pub fn save(dir: &Path, meta: &Meta, model: &ScCbgm) -> Result<(), ModelError> {
+/// Saves a trained scCBGM, the flow trained on top of it (when
+/// `meta.generator` says there is one) and their metadata into `dir`
+/// (created if missing). meta.json is written last, so a directory whose
+/// meta.json is readable has every weight file it names.
+pub fn save(
+    dir: &Path,
+    meta: &Meta,
+    model: &ScCbgm,
+    flow: Option<&FlowMatcher>,
+) -> Result<(), ModelError> {
+    if meta.generator.is_some() != flow.is_some() {
+        return Err(failure(
+            dir,
+            "the metadata and the models passed disagree about the flow generator",
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| failure(dir, e))?;
     let weights = model.params().to_safetensors(&[])?;
     let mut json = serde_json::to_vec_pretty(meta).map_err(|e| failure(dir, e))?;
     json.push(b'\n');
     write_atomic(&dir.join(WEIGHTS_FILE), &weights)?;
+    let flow_path = dir.join(FLOW_WEIGHTS_FILE);
+    match flow {
+        Some(flow) => write_atomic(&flow_path, &flow.to_safetensors()?)?,
+        // A model replaced with --force must not keep a stale flow.
+        None if flow_path.exists() => {
+            std::fs::remove_file(&flow_path).map_err(|e| failure(&flow_path, e))?
+        }
+        None => {}
+    }
     write_atomic(&dir.join(META_FILE), &json)?;
     Ok(())
+}
+
+/// The flow generator of a checkpoint read by [`load`], if it has one.
+pub fn load_flow(dir: &Path, meta: &Meta) -> Result<Option<FlowMatcher>, ModelError> {
+    let Some(generator) = &meta.generator else {
+        return Ok(None);
+    };
+    let path = dir.join(FLOW_WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| failure(&path, e))?;
+    FlowMatcher::from_safetensors(generator.config.clone(), generator.dims, &bytes)
+        .map(Some)
+        .map_err(|e| failure(&path, e))
 }
 
 /// Reads a checkpoint directory back.

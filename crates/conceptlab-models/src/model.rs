@@ -20,6 +20,12 @@ pub trait ConceptModel {
     fn input_dim(&self) -> usize;
     /// Concept columns (hard first, then soft).
     fn n_concepts(&self) -> usize;
+    /// Width of the unknown code.
+    fn unknown_dim(&self) -> usize;
+    /// Width of the embedding [ĉ ‖ u] a generator on top is conditioned on.
+    fn embedding_dim(&self) -> usize {
+        self.n_concepts() + self.unknown_dim()
+    }
     /// Abduction: concepts and unknown code of each cell.
     fn encode(&self, x: ArrayView2<f32>) -> Result<Encoding, ModelError>;
     /// Prediction: features from concepts and unknown code.

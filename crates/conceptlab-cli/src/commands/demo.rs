@@ -63,10 +63,11 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         preprocess,
         model: settings.model.clone(),
         flow: args.flow.then(|| protocol::FlowSetup {
-            config: conceptlab_models::flow::FlowConfig::default(),
-            train: train.clone(),
-            solver: conceptlab_core::ode::Solver::Rk4,
-            steps: args.flow_steps,
+            config: settings.flow.network.clone(),
+            train: settings.flow.train.clone(),
+            solver: args.ode.solver(),
+            steps: args.ode.steps,
+            solver_study: args.solver_study,
         }),
         train,
         seed: settings.seed,
@@ -127,6 +128,33 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
             "vanilla FM edit (observed concepts)",
             f.vanilla_fm_edit_mse
         ));
+        if !f.solvers.is_empty() {
+            text.push_str(&format!(
+                "\n\nsolvers (CBM-FM edit)\n{:<22} {:>6} {:>12} {:>12} {:>12} {:>12}",
+                "solver", "steps", "evals/cell", "MSE truth", "vs Euler1000", "round trip"
+            ));
+            for p in &f.solvers {
+                text.push_str(&format!(
+                    "\n{:<22} {:>6} {:>12.0} {:>12.6} {:>12.2e} {:>12.2e}",
+                    solver_name(&p.solver),
+                    p.steps,
+                    p.evaluations_per_cell,
+                    p.mse_to_truth,
+                    p.mse_to_euler_1000,
+                    p.round_trip_mse
+                ));
+            }
+        }
     }
     crate::output::emit(&text)
+}
+
+fn solver_name(solver: &conceptlab_core::ode::Solver) -> String {
+    use conceptlab_core::ode::Solver;
+    match solver {
+        Solver::Euler => "euler".into(),
+        Solver::Midpoint => "midpoint".into(),
+        Solver::Rk4 => "rk4".into(),
+        Solver::DormandPrince { rtol, .. } => format!("dopri5 tol {rtol:.0e}"),
+    }
 }

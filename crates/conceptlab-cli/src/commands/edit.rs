@@ -10,6 +10,7 @@ use conceptlab_core::preprocess::{ConceptGroup, select_rows};
 use conceptlab_core::{CellData, Column, Frame, NumVec, UnsValue, Values};
 use conceptlab_io::{read_h5ad, write_h5ad};
 use conceptlab_models::checkpoint::{self, Meta};
+use conceptlab_models::flow::{FlowMode, Sampling, cbm};
 use conceptlab_models::{ConceptModel, Residual};
 use indexmap::IndexMap;
 use ndarray::{Array2, Axis};
@@ -17,7 +18,7 @@ use ndarray::{Array2, Axis};
 use super::convert::guard_output;
 use super::encode::dense;
 use super::model_data::{check_genes, expression};
-use crate::cli::{EditArgs, ResidualArg};
+use crate::cli::{EditArgs, EditGenerator, FlowModeArg, ResidualArg};
 use crate::exit::user_error;
 use crate::settings::Settings;
 
@@ -110,6 +111,28 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
     }
     let wheres = assignments(&args.r#where, "--where")?;
     let (meta, model) = checkpoint::load(&args.model)?;
+    let flow = match args.generator {
+        EditGenerator::ScCbgm => None,
+        EditGenerator::Fm => Some(checkpoint::load_flow(&args.model, &meta)?.ok_or_else(|| {
+            user_error!(
+                "{}: this model has no flow generator (train one with `fit --generator fm`, \
+                 or on this scCBGM with `fit DATA --generator fm --from {}`)",
+                args.model.display(),
+                args.model.display()
+            )
+        })?),
+    };
+    let sampling = Sampling {
+        mode: match args.mode {
+            FlowModeArg::Edit => FlowMode::Edit {
+                t_edit: args.t_edit,
+            },
+            FlowModeArg::Decode => FlowMode::Decode,
+        },
+        solver: args.ode.solver(),
+        steps: args.ode.steps,
+        seed: settings.seed,
+    };
     // Validate the requested edit before reading a possibly large file.
     let mut actions = Vec::new();
     for (column, value) in &sets {
@@ -162,11 +185,42 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
             }
         }
     }
-    let residual = match args.residual {
-        ResidualArg::Keep => Residual::Keep,
-        ResidualArg::Discard => Residual::Discard,
+    let (edited, residual) = match &flow {
+        None => {
+            let residual = match args.residual {
+                ResidualArg::Keep => Residual::Keep,
+                ResidualArg::Discard => Residual::Discard,
+            };
+            let edited = model.edit(source.view(), values.view(), mask.view(), residual)?;
+            (edited, residual)
+        }
+        Some(flow) => {
+            let (edited, evaluations) = cbm::counterfactual(
+                &model,
+                flow,
+                source.view(),
+                values.view(),
+                mask.view(),
+                &sampling,
+            )
+            .map_err(|e| {
+                if e.is_bad_input() {
+                    user_error!("{e}")
+                } else {
+                    anyhow::Error::new(e)
+                }
+            })?;
+            tracing::debug!(evaluations, "flow counterfactuals");
+            // An inverted-and-regenerated cell is still that cell: its
+            // change is carried to the genes like a residual-keeping edit.
+            // A decoded one is a new cell.
+            let residual = match args.mode {
+                FlowModeArg::Edit => Residual::Keep,
+                FlowModeArg::Decode => Residual::Discard,
+            };
+            (edited, residual)
+        }
     };
-    let edited = model.edit(source.view(), values.view(), mask.view(), residual)?;
 
     // Back to genes. Keeping the residual applies the predicted change to the
     // cell's own expression, so detail outside the PCs survives too.
@@ -224,6 +278,13 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
             .into(),
         ),
     );
+    if flow.is_some() {
+        record.insert("generator".to_string(), UnsValue::String("fm".into()));
+        record.insert(
+            "sampling".to_string(),
+            UnsValue::String(serde_json::to_string(&sampling)?),
+        );
+    }
     out.uns
         .insert("conceptlab_edit".into(), UnsValue::Mapping(record));
     out.validate()?;

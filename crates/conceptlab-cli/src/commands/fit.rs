@@ -3,14 +3,20 @@
 
 use std::fmt::Write as _;
 
+use std::path::Path;
+
 use anyhow::Result;
 use conceptlab_core::preprocess::curate_concepts;
 use conceptlab_io::read_h5ad;
-use conceptlab_models::checkpoint::{self, DataSpec, Meta};
-use conceptlab_models::{ConceptData, Dims, History, ModelKind, Preprocessor, ScCbgm};
+use conceptlab_models::checkpoint::{self, DataSpec, GeneratorKind, GeneratorMeta, Meta};
+use conceptlab_models::flow::{FlowHistory, FlowMatcher, cbm};
+use conceptlab_models::{
+    ConceptData, ConceptModel, Dims, History, ModelKind, Preprocessor, ScCbgm,
+};
+use ndarray::Array2;
 
-use super::model_data::expression;
-use crate::cli::FitArgs;
+use super::model_data::{check_genes, expression};
+use crate::cli::{FitArgs, GeneratorArg};
 use crate::exit::user_error;
 use crate::progress::TrainingProgress;
 use crate::settings::Settings;
@@ -58,7 +64,108 @@ fn history_csv(history: &History) -> String {
     out
 }
 
+/// The flow's per-epoch losses as CSV.
+fn flow_history_csv(history: &FlowHistory) -> String {
+    let mut out = String::from("epoch,train_flow_matching,val_flow_matching\n");
+    for (epoch, (train, val)) in history.epochs.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{epoch},{train},{}",
+            val.map_or(String::new(), |v| v.to_string())
+        );
+    }
+    out
+}
+
+/// Maps a model error to exit code 2 when the data caused it.
+fn data_error(path: &Path) -> impl Fn(conceptlab_models::ModelError) -> anyhow::Error + '_ {
+    move |e| {
+        if e.is_bad_input() {
+            user_error!("{}: {e}", path.display())
+        } else {
+            anyhow::Error::new(e)
+        }
+    }
+}
+
+/// A concept model ready for a generator: trained now or read from `--from`.
+struct Stage1 {
+    meta: Meta,
+    model: ScCbgm,
+    features: Array2<f32>,
+    /// scCBGM's history.csv, when there is one to write.
+    history: Option<String>,
+}
+
 pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
+    if args.output.join(checkpoint::META_FILE).exists() && !args.force {
+        return Err(user_error!(
+            "{}: already holds a model (pass --force to replace it)",
+            args.output.display()
+        ));
+    }
+    let stage1 = match &args.from {
+        Some(dir) => reuse_sccbgm(args, dir)?,
+        None => train_sccbgm(args, settings)?,
+    };
+    let Stage1 {
+        mut meta,
+        model,
+        features,
+        history,
+    } = stage1;
+    let flow = match args.generator {
+        Some(GeneratorArg::Fm) => {
+            let (flow, generator, history) = train_flow(&model, &features, settings)?;
+            meta.generator = Some(generator);
+            Some((flow, history))
+        }
+        None => None,
+    };
+    checkpoint::save(&args.output, &meta, &model, flow.as_ref().map(|(f, _)| f))?;
+    if let Some(history) = history {
+        checkpoint::write_atomic(&args.output.join("history.csv"), history.as_bytes())?;
+    }
+    let flow_history = args.output.join("flow_history.csv");
+    match &flow {
+        Some((_, history)) => {
+            checkpoint::write_atomic(&flow_history, flow_history_csv(history).as_bytes())?
+        }
+        None if flow_history.exists() => std::fs::remove_file(&flow_history)?,
+        None => {}
+    }
+    tracing::info!("saved the model to {}", args.output.display());
+    Ok(())
+}
+
+/// Loads the scCBGM of `dir` and computes the features of the training data
+/// with its preprocessing.
+fn reuse_sccbgm(args: &FitArgs, dir: &Path) -> Result<Stage1> {
+    let (mut meta, model) = checkpoint::load(dir)?;
+    let data = read_h5ad(&args.data)?;
+    check_genes(&meta, &data, &args.data, dir)?;
+    let matrix = expression(&data, meta.data.layer.as_deref(), &args.data)?;
+    let features = meta
+        .preprocessing
+        .transform(matrix)
+        .map_err(data_error(&args.data))?;
+    // The history belongs with the weights: carry it over to a new directory.
+    let history = std::fs::read_to_string(dir.join("history.csv")).ok();
+    meta.generator = None;
+    tracing::info!(
+        cells = data.n_obs(),
+        model = %dir.display(),
+        "read scCBGM; training only the generator"
+    );
+    Ok(Stage1 {
+        meta,
+        model,
+        features,
+        history,
+    })
+}
+
+fn train_sccbgm(args: &FitArgs, settings: &Settings) -> Result<Stage1> {
     let hard = split_list(&args.concepts);
     let soft = split_list(&args.soft);
     if hard.is_empty() && soft.is_empty() {
@@ -66,24 +173,12 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
             "name at least one concept column with --concepts (or --soft)"
         ));
     }
-    if args.output.join(checkpoint::META_FILE).exists() && !args.force {
-        return Err(user_error!(
-            "{}: already holds a model (pass --force to replace it)",
-            args.output.display()
-        ));
-    }
     let data = read_h5ad(&args.data)?;
     let matrix = expression(&data, args.layer.as_deref(), &args.data)?;
     let concepts = curate_concepts(&data.obs, &hard, &soft)
         .map_err(|e| user_error!("{}: {e}", args.data.display()))?;
     let (pre, features) = Preprocessor::fit(matrix, &settings.preprocess, None, settings.seed)
-        .map_err(|e| {
-            if e.is_bad_input() {
-                user_error!("{}: {e}", args.data.display())
-            } else {
-                anyhow::Error::new(e)
-            }
-        })?;
+        .map_err(data_error(&args.data))?;
     tracing::info!(
         cells = data.n_obs(),
         genes = pre.genes.len(),
@@ -99,7 +194,7 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
         n_soft: concepts.len() - n_hard,
     };
     let training = ConceptData::new(
-        features,
+        features.clone(),
         concepts.values.clone(),
         concepts.observed.clone(),
         n_hard,
@@ -138,12 +233,8 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
         preprocessing: pre,
         epochs: history.epochs.len(),
         best_epoch: history.best_epoch,
+        generator: None,
     };
-    checkpoint::save(&args.output, &meta, &model)?;
-    checkpoint::write_atomic(
-        &args.output.join("history.csv"),
-        history_csv(&history).as_bytes(),
-    )?;
     let best = &history.epochs[history
         .best_epoch
         .min(history.epochs.len().saturating_sub(1))];
@@ -154,11 +245,62 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
         validation_loss = best.validation.map(|v| v.total),
         concept_f1 = best.validation_concept_f1.unwrap_or(best.train_concept_f1),
         seconds = format!("{seconds:.1}"),
-        "trained scCBGM ({} parameters) on {} cells, {} held out for validation; saved to {}",
+        "trained scCBGM ({} parameters) on {} cells, {} held out for validation",
         model.n_parameters(),
         history.n_train,
         history.n_validation,
-        args.output.display()
     );
-    Ok(())
+    Ok(Stage1 {
+        meta,
+        model,
+        features,
+        history: Some(history_csv(&history)),
+    })
+}
+
+/// Trains CBM-FM: the flow conditioned on `model`'s embedding of each cell.
+fn train_flow(
+    model: &ScCbgm,
+    features: &Array2<f32>,
+    settings: &Settings,
+) -> Result<(FlowMatcher, GeneratorMeta, FlowHistory)> {
+    let config = settings.flow.network.clone();
+    let train = settings.flow.train.clone();
+    let mut flow = FlowMatcher::new(
+        config.clone(),
+        features.ncols(),
+        model.embedding_dim(),
+        settings.seed,
+    )
+    .map_err(|e| user_error!("[flow] settings: {e}"))?;
+    let progress = TrainingProgress::new(train.max_epochs, "CBM-FM");
+    let started = std::time::Instant::now();
+    let history = cbm::fit(
+        model,
+        &mut flow,
+        features,
+        &train,
+        settings.seed,
+        &mut |epoch, loss, val| progress.flow_epoch(epoch, loss, val),
+    )?;
+    progress.finish();
+    tracing::info!(
+        epochs = history.epochs.len(),
+        best_epoch = history.best_epoch,
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "trained the flow ({} parameters) on {} cells, {} held out for validation",
+        flow.n_parameters(),
+        history.n_train,
+        history.n_validation
+    );
+    let generator = GeneratorMeta {
+        kind: GeneratorKind::CbmFm,
+        seed: settings.seed,
+        config,
+        dims: flow.dims(),
+        train,
+        epochs: history.epochs.len(),
+        best_epoch: history.best_epoch,
+    };
+    Ok((flow, generator, history))
 }

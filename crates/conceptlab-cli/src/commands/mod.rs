@@ -39,8 +39,18 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Sizes rayon's pool and candle's matrix products alike. candle reads
+/// RAYON_NUM_THREADS at every product instead of using the pool, so the
+/// variable is set too.
 fn configure_threads(settings: &Settings) -> Result<()> {
     if settings.threads > 0 {
+        // SAFETY: called once from `run` before any thread of ours exists
+        // (the pool is built just below), so nothing reads the environment
+        // concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("RAYON_NUM_THREADS", settings.threads.to_string());
+        }
         rayon::ThreadPoolBuilder::new()
             .num_threads(settings.threads)
             .build_global()

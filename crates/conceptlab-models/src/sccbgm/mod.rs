@@ -284,6 +284,10 @@ impl ConceptModel for ScCbgm {
         self.net.dims.n_concepts()
     }
 
+    fn unknown_dim(&self) -> usize {
+        self.config.n_unknown
+    }
+
     fn encode(&self, x: ArrayView2<f32>) -> Result<Encoding, ModelError> {
         self.check_width("feature matrix", x.ncols(), self.input_dim())?;
         let mut known = Array2::zeros((x.nrows(), self.n_concepts()));
