@@ -85,9 +85,17 @@ fn fit_encode_edit_on_pbmc() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     assert_ok(&fit(&pbmc(), &model, "3"));
-    for f in ["weights.safetensors", "meta.json", "history.csv"] {
+    for f in [
+        "weights.safetensors",
+        "preprocess.safetensors",
+        "meta.json",
+        "history.csv",
+    ] {
         assert!(model.join(f).is_file(), "{f} missing");
     }
+    // The PCA's arrays live in preprocess.safetensors, not in the JSON.
+    let meta_bytes = std::fs::metadata(model.join("meta.json")).unwrap().len();
+    assert!(meta_bytes < 100_000, "meta.json is {meta_bytes} bytes");
     let history = std::fs::read_to_string(model.join("history.csv")).unwrap();
     let rows: Vec<&str> = history.lines().collect();
     assert!(rows[0].starts_with("epoch,lr,train_total"), "{}", rows[0]);
@@ -185,7 +193,12 @@ fn same_seed_same_checkpoint_and_edits() {
     assert_ok(&fit(&pbmc(), &b, "11"));
     assert_ok(&fit(&pbmc(), &c, "12"));
     let bytes = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
-    for f in ["weights.safetensors", "meta.json", "history.csv"] {
+    for f in [
+        "weights.safetensors",
+        "preprocess.safetensors",
+        "meta.json",
+        "history.csv",
+    ] {
         assert!(
             bytes(&a, f) == bytes(&b, f),
             "{f} differs between runs with one seed"

@@ -1,6 +1,7 @@
 //! Checkpoints: one directory holding `weights.safetensors` (every
 //! parameter under the reference's state-dict names), `flow.safetensors`
-//! when a flow-matching generator was trained on top (CBM-FM), and one
+//! when a flow-matching generator was trained on top (CBM-FM),
+//! `preprocess.safetensors` (the PCA's mean and components), and one
 //! `meta.json` (what is needed to rebuild both models and to check new data
 //! against them: configs, sizes, gene names, concept encodings,
 //! preprocessing state, seeds, version).
@@ -12,7 +13,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use candle_core::{Device, Tensor};
+use conceptlab_core::nn::serialize_tensors;
 use conceptlab_core::preprocess::ConceptGroup;
+use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -27,6 +31,72 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 pub const META_FILE: &str = "meta.json";
 pub const FLOW_WEIGHTS_FILE: &str = "flow.safetensors";
+/// The PCA's mean and components (genes × PCs floats: megabytes as JSON).
+pub const PREPROCESS_FILE: &str = "preprocess.safetensors";
+const PCA_MEAN: &str = "pca.mean";
+const PCA_COMPONENTS: &str = "pca.components";
+
+/// The metadata without the PCA's arrays, and those arrays in the
+/// safetensors format (`None` without PCA).
+fn split_pca(meta: &Meta) -> Result<(Meta, Option<Vec<u8>>), ModelError> {
+    let mut light = meta.clone();
+    let Some(pca) = light.preprocessing.pca.as_mut() else {
+        return Ok((light, None));
+    };
+    let cpu = Device::Cpu;
+    let mean = Tensor::from_vec(pca.mean.to_vec(), pca.mean.len(), &cpu)?;
+    let components = Tensor::from_vec(
+        pca.components.iter().copied().collect::<Vec<f32>>(),
+        pca.components.dim(),
+        &cpu,
+    )?;
+    pca.mean = Array1::zeros(0);
+    pca.components = Array2::zeros((0, 0));
+    let bytes = serialize_tensors(vec![
+        (PCA_MEAN.to_string(), mean),
+        (PCA_COMPONENTS.to_string(), components),
+    ])?;
+    Ok((light, Some(bytes)))
+}
+
+/// Puts the PCA's arrays back from `dir`'s preprocess.safetensors.
+/// Checkpoints written before the split carry them in meta.json.
+fn join_pca(dir: &Path, meta: &mut Meta) -> Result<(), ModelError> {
+    let n_genes = meta.preprocessing.genes.len();
+    let Some(pca) = meta.preprocessing.pca.as_mut() else {
+        return Ok(());
+    };
+    if !pca.components.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join(PREPROCESS_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| failure(&path, e))?;
+    let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+        .map_err(|e| failure(&path, e))?;
+    let mut take = |name: &str| {
+        tensors
+            .remove(name)
+            .ok_or_else(|| failure(&path, format!("lacks `{name}`")))
+    };
+    let (mean, components) = (take(PCA_MEAN)?, take(PCA_COMPONENTS)?);
+    let expected = (pca.n_components, n_genes);
+    if mean.dims() != [n_genes] || components.dims() != [expected.0, expected.1] {
+        return Err(failure(
+            &path,
+            format!(
+                "PCA arrays of shapes {:?} and {:?} do not fit {} components of {n_genes} genes",
+                mean.dims(),
+                components.dims(),
+                pca.n_components
+            ),
+        ));
+    }
+    let values = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+    pca.mean = Array1::from(values(&mean)?);
+    pca.components =
+        Array2::from_shape_vec(expected, values(&components)?).map_err(|e| failure(&path, e))?;
+    Ok(())
+}
 
 /// Which generator sits on top of the concept model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,20 +199,27 @@ pub fn save(
     }
     std::fs::create_dir_all(dir).map_err(|e| failure(dir, e))?;
     let weights = model.params().to_safetensors(&[])?;
-    let mut json = serde_json::to_vec_pretty(meta).map_err(|e| failure(dir, e))?;
+    let (light, pca) = split_pca(meta)?;
+    let mut json = serde_json::to_vec_pretty(&light).map_err(|e| failure(dir, e))?;
     json.push(b'\n');
     write_atomic(&dir.join(WEIGHTS_FILE), &weights)?;
-    let flow_path = dir.join(FLOW_WEIGHTS_FILE);
-    match flow {
-        Some(flow) => write_atomic(&flow_path, &flow.to_safetensors()?)?,
-        // A model replaced with --force must not keep a stale flow.
-        None if flow_path.exists() => {
-            std::fs::remove_file(&flow_path).map_err(|e| failure(&flow_path, e))?
-        }
-        None => {}
-    }
+    write_or_remove(&dir.join(PREPROCESS_FILE), pca)?;
+    write_or_remove(
+        &dir.join(FLOW_WEIGHTS_FILE),
+        flow.map(FlowMatcher::to_safetensors).transpose()?,
+    )?;
     write_atomic(&dir.join(META_FILE), &json)?;
     Ok(())
+}
+
+/// Writes `bytes`, or removes a file left by an earlier model in the same
+/// directory (replaced with --force) that this one does not have.
+fn write_or_remove(path: &Path, bytes: Option<Vec<u8>>) -> Result<(), ModelError> {
+    match bytes {
+        Some(bytes) => write_atomic(path, &bytes),
+        None if path.exists() => std::fs::remove_file(path).map_err(|e| failure(path, e)),
+        None => Ok(()),
+    }
 }
 
 /// The flow generator of a checkpoint read by [`load`], if it has one.
@@ -169,7 +246,7 @@ pub fn load(dir: &Path) -> Result<(Meta, ScCbgm), ModelError> {
             ),
         )
     })?;
-    let meta: Meta = serde_json::from_str(&text).map_err(|e| failure(&meta_path, e))?;
+    let mut meta: Meta = serde_json::from_str(&text).map_err(|e| failure(&meta_path, e))?;
     if meta.format != FORMAT_VERSION {
         return Err(failure(
             &meta_path,
@@ -179,6 +256,7 @@ pub fn load(dir: &Path) -> Result<(Meta, ScCbgm), ModelError> {
             ),
         ));
     }
+    join_pca(dir, &mut meta)?;
     let weights_path = dir.join(WEIGHTS_FILE);
     let bytes = std::fs::read(&weights_path).map_err(|e| failure(&weights_path, e))?;
     let model = ScCbgm::new(meta.config.clone(), meta.dims, meta.seed)?;
@@ -187,4 +265,89 @@ pub fn load(dir: &Path) -> Result<(Meta, ScCbgm), ModelError> {
         .load_safetensors(&bytes)
         .map_err(|e| failure(&weights_path, e))?;
     Ok((meta, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sccbgm::Dims;
+    use crate::{PreprocessConfig, ScCbgmConfig};
+    use conceptlab_core::{DenseArray, Matrix, NumVec};
+
+    fn example() -> (Meta, ScCbgm) {
+        let (cells, genes) = (30, 12);
+        let values: Vec<f32> = (0..cells * genes)
+            .map(|i| ((i * 7919) % 13) as f32)
+            .collect();
+        let x = Matrix::Dense(DenseArray::new(vec![cells, genes], NumVec::F32(values)).unwrap());
+        let config = PreprocessConfig {
+            n_pcs: Some(5),
+            ..PreprocessConfig::default()
+        };
+        let (pre, _) = Preprocessor::fit(&x, &config, None, 0).unwrap();
+        assert_eq!(pre.pca.as_ref().unwrap().components.dim(), (5, 12));
+        let dims = Dims {
+            input_dim: 5,
+            n_hard: 2,
+            n_soft: 0,
+        };
+        let model_config = ScCbgmConfig {
+            hidden_dim: 8,
+            latent_dim: 4,
+            n_unknown: 3,
+            ..ScCbgmConfig::default()
+        };
+        let model = ScCbgm::new(model_config.clone(), dims, 1).unwrap();
+        let meta = Meta {
+            format: FORMAT_VERSION,
+            conceptlab_version: "test".into(),
+            model: ModelKind::ScCbgm,
+            seed: 1,
+            config: model_config,
+            dims,
+            train: TrainConfig::default(),
+            data: DataSpec {
+                var_names: (0..genes).map(|g| format!("g{g}")).collect(),
+                layer: None,
+                concept_names: vec!["a".into(), "b".into()],
+                concept_groups: Vec::new(),
+            },
+            preprocessing: pre,
+            epochs: 1,
+            best_epoch: 0,
+            generator: None,
+        };
+        (meta, model)
+    }
+
+    #[test]
+    fn pca_arrays_live_beside_the_metadata_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (meta, model) = example();
+        save(dir.path(), &meta, &model, None).unwrap();
+        let json = std::fs::read_to_string(dir.path().join(META_FILE)).unwrap();
+        let stored: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            stored["preprocessing"]["pca"]["components"]["dim"],
+            serde_json::json!([0, 0])
+        );
+        assert!(dir.path().join(PREPROCESS_FILE).is_file());
+        let (back, _) = load(dir.path()).unwrap();
+        assert_eq!(back, meta);
+
+        // A checkpoint written before the split (arrays inline) still loads.
+        std::fs::write(
+            dir.path().join(META_FILE),
+            serde_json::to_vec(&meta).unwrap(),
+        )
+        .unwrap();
+        std::fs::remove_file(dir.path().join(PREPROCESS_FILE)).unwrap();
+        assert_eq!(load(dir.path()).unwrap().0, meta);
+
+        // A split checkpoint without its arrays is refused, naming the file.
+        save(dir.path(), &meta, &model, None).unwrap();
+        std::fs::remove_file(dir.path().join(PREPROCESS_FILE)).unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(PREPROCESS_FILE), "{err}");
+    }
 }

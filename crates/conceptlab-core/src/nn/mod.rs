@@ -24,7 +24,7 @@ pub use adam::{Adam, AdamConfig};
 pub use init::{linear_init, uniform, xavier_uniform};
 pub use layer_norm::layer_norm;
 pub use layers::{Dropout, LayerNorm, Linear, MlpBlock, SkipBlock};
-pub use params::ParamSet;
+pub use params::{ParamSet, serialize_tensors};
 
 pub use candle_core::{DType, Device, Tensor, Var};
 

@@ -147,8 +147,7 @@ impl ParamSet {
             .map(|(k, v)| self.to_reference(k, v.as_tensor()).map(|t| (k.clone(), t)))
             .collect::<Result<_, _>>()?;
         all.extend(extra.iter().cloned());
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        safetensors::serialize(all, None).map_err(|e| CoreError::Tensor(e.to_string()))
+        serialize_tensors(all)
     }
 
     /// Overwrites every parameter with the same-named tensor of a safetensors
@@ -222,4 +221,11 @@ impl ParamSet {
         }
         Ok(())
     }
+}
+
+/// Named tensors in the safetensors format, in name order: the bytes are a
+/// function of names, shapes and values only.
+pub fn serialize_tensors(mut tensors: Vec<(String, Tensor)>) -> Result<Vec<u8>, CoreError> {
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    safetensors::serialize(tensors, None).map_err(|e| CoreError::Tensor(e.to_string()))
 }
