@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 root = Path(__file__).resolve().parents[2]
 src = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "results/flow-study.json"
@@ -59,6 +60,7 @@ for ax, (key, title) in zip(axes, panels):
     ax.axvline(100, color="red", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("network evaluations per edited cell (invert + regenerate)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)

@@ -46,8 +46,8 @@ pub struct FlowConfig {
 }
 
 impl Default for FlowConfig {
-    /// A quarter of the reference's width: on CPU it trains ~10× faster and
-    /// (docs/decisions/flow.md) edits as accurately on 128 PCs.
+    /// A quarter of the reference's width, for CPU cost (~13× fewer
+    /// weights); see docs/decisions/flow.md.
     fn default() -> Self {
         FlowConfig {
             emb_dim: 256,
