@@ -61,15 +61,7 @@ pub trait ConceptModel {
         residual: Residual,
     ) -> Result<Array2<f32>, ModelError> {
         let enc = self.encode(x)?;
-        if values.dim() != enc.known.dim() || mask.dim() != enc.known.dim() {
-            return Err(ModelError::Input(format!(
-                "intervention values {:?} and mask {:?} must be cells × concepts {:?}",
-                values.dim(),
-                mask.dim(),
-                enc.known.dim()
-            )));
-        }
-        let known = &enc.known * &(1.0 - &mask) + &values * &mask;
+        let known = intervene_on(&enc.known, values, mask)?;
         let edited = self.decode(known.view(), enc.unknown.view())?;
         match residual {
             Residual::Discard => Ok(edited),
@@ -79,6 +71,24 @@ pub trait ConceptModel {
             }
         }
     }
+}
+
+/// The action step: `known` with the entries where `mask` is 1 replaced by
+/// `values` (all three cells × concepts).
+pub fn intervene_on(
+    known: &Array2<f32>,
+    values: ArrayView2<f32>,
+    mask: ArrayView2<f32>,
+) -> Result<Array2<f32>, ModelError> {
+    if values.dim() != known.dim() || mask.dim() != known.dim() {
+        return Err(ModelError::Input(format!(
+            "intervention values {:?} and mask {:?} must be cells × concepts {:?}",
+            values.dim(),
+            mask.dim(),
+            known.dim()
+        )));
+    }
+    Ok(known * &(1.0 - &mask) + &values * &mask)
 }
 
 /// Whether an edit keeps the part of a cell the model does not reconstruct.

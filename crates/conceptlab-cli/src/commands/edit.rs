@@ -234,14 +234,7 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
                 values.view(),
                 mask.view(),
                 &sampling,
-            )
-            .map_err(|e| {
-                if e.is_bad_input() {
-                    user_error!("{e}")
-                } else {
-                    anyhow::Error::new(e)
-                }
-            })?;
+            )?;
             tracing::debug!(evaluations, "flow counterfactuals");
             // An inverted-and-regenerated cell is still that cell: its
             // change is carried to the genes like a residual-keeping edit.

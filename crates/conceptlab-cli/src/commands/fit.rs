@@ -203,17 +203,9 @@ fn train_sccbgm(args: &FitArgs, settings: &Settings) -> Result<Stage1> {
         ScCbgm::new(settings.model.clone(), dims, settings.seed).map_err(|e| user_error!("{e}"))?;
     let progress = TrainingProgress::new(settings.train.max_epochs, "scCBGM");
     let started = std::time::Instant::now();
-    let history = model
-        .fit(&training, &settings.train, settings.seed, &mut |r| {
-            progress.epoch(r)
-        })
-        .map_err(|e| {
-            if e.is_bad_input() {
-                user_error!("{e}")
-            } else {
-                anyhow::Error::new(e)
-            }
-        })?;
+    let history = model.fit(&training, &settings.train, settings.seed, &mut |r| {
+        progress.epoch(r)
+    })?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let meta = Meta {

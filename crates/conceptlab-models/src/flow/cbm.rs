@@ -8,7 +8,7 @@ use ndarray::{Array2, ArrayView2, Axis, concatenate};
 
 use super::model::{FlowHistory, FlowMatcher, Sampling};
 use crate::ModelError;
-use crate::model::{ConceptModel, Encoding};
+use crate::model::{ConceptModel, Encoding, intervene_on};
 use crate::train::TrainConfig;
 
 /// [ĉ ‖ u] of encoded cells.
@@ -23,15 +23,7 @@ pub fn edited_condition(
     values: ArrayView2<f32>,
     mask: ArrayView2<f32>,
 ) -> Result<Array2<f32>, ModelError> {
-    if values.dim() != encoding.known.dim() || mask.dim() != encoding.known.dim() {
-        return Err(ModelError::Input(format!(
-            "intervention values {:?} and mask {:?} must be cells × concepts {:?}",
-            values.dim(),
-            mask.dim(),
-            encoding.known.dim()
-        )));
-    }
-    let known = &encoding.known * &(1.0 - &mask) + &values * &mask;
+    let known = intervene_on(&encoding.known, values, mask)?;
     condition(&Encoding {
         known,
         unknown: encoding.unknown.clone(),
