@@ -286,6 +286,10 @@ pub struct DemoArgs {
     /// Number of concept columns the corruption touches.
     #[arg(long, default_value_t = 1, requires = "corrupt")]
     pub n_mod: usize,
+    /// Give the models each cell's type as well (one-hot concepts, never
+    /// edited), as `fit --concepts ...,cell_type` would on real data.
+    #[arg(long)]
+    pub cell_type_concept: bool,
     /// Also train flow matching on scCBGM's embedding (and on the observed
     /// concepts alone) and edit with it.
     #[arg(long)]

@@ -12,7 +12,8 @@ use conceptlab_core::ode::Solver;
 use conceptlab_core::random::stream_rng;
 use conceptlab_core::{DenseArray, Matrix, NumVec};
 use conceptlab_eval::{Points, cell_level_mse, concept_score};
-use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling, cbm};
+use conceptlab_models::flow::cbm::{self, ConceptSource};
+use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
 use conceptlab_models::{
     ConceptData, ConceptModel, EpochRecord, History, PreprocessConfig, Preprocessor, Residual,
     ScCbgm, ScCbgmConfig, TrainConfig,
@@ -31,6 +32,10 @@ const CORRUPTION_STREAM: u64 = u64::MAX - 7;
 pub struct Setup {
     pub intervention: usize,
     pub corruption: Option<(Corruption, Amount)>,
+    /// Annotate each cell's type as well (one-hot hard concepts
+    /// `celltype_*`, never corrupted, never edited), as a user with a real
+    /// data set would (`fit --concepts stim,cell_type`).
+    pub cell_type_concepts: bool,
     pub preprocess: PreprocessConfig,
     pub model: ScCbgmConfig,
     pub train: TrainConfig,
@@ -42,6 +47,8 @@ pub struct Setup {
 /// The flow-matching stage of a run.
 #[derive(Debug, Clone)]
 pub struct FlowSetup {
+    /// The known part of CBM-FM's condition.
+    pub concepts: ConceptSource,
     pub config: FlowConfig,
     pub train: TrainConfig,
     pub solver: Solver,
@@ -166,10 +173,16 @@ fn flow_counterfactuals(
     let d = features.ncols();
     // CBM-FM.
     let mut cbm = FlowMatcher::new(flow.config.clone(), d, model.embedding_dim(), setup.seed)?;
+    let observed = Array2::ones(concepts.dim());
+    let annotations = (flow.concepts == ConceptSource::Annotated).then_some(cbm::Annotations {
+        values: concepts.view(),
+        observed: observed.view(),
+    });
     cbm::fit(
         model,
         &mut cbm,
         features,
+        annotations,
         &flow.train,
         setup.seed,
         &mut progress("CBM-FM epoch"),
@@ -184,11 +197,20 @@ fn flow_counterfactuals(
         mode: FlowMode::Decode,
         ..edit
     };
+    // The cells' observed concepts: the edit's values with the target off.
+    let original = values * &(1.0 - mask);
+    let source_observed = Array2::ones(original.dim());
+    let source_annotations =
+        (flow.concepts == ConceptSource::Annotated).then_some(cbm::Annotations {
+            values: original.view(),
+            observed: source_observed.view(),
+        });
     let counterfactual = |sampling: &Sampling| {
         cbm::counterfactual(
             model,
             &cbm,
             source.view(),
+            source_annotations,
             values.view(),
             mask.view(),
             sampling,
@@ -212,6 +234,7 @@ fn flow_counterfactuals(
                 model,
                 &cbm,
                 source.view(),
+                source_annotations,
                 values.view(),
                 unchanged.view(),
                 &sampling,
@@ -235,8 +258,6 @@ fn flow_counterfactuals(
         setup.seed,
         &mut progress("vanilla FM epoch"),
     )?;
-    // The cells' observed concepts: the edit's values with the target off.
-    let original = values * &(1.0 - mask);
     let (vanilla_edit, _) =
         vanilla.counterfactual(source.view(), original.view(), values.view(), &edit)?;
     Ok(FlowEdits {
@@ -336,6 +357,26 @@ fn solver_points(
         .collect()
 }
 
+/// Appends one-hot cell-type columns to a concept table.
+fn with_cell_types(table: ConceptTable, data: &SynthDataset) -> Result<ConceptTable> {
+    let n_types = data
+        .celltype
+        .iter()
+        .map(|&u| u as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let k = table.n_cols();
+    let mut names = table.names.clone();
+    names.extend((0..n_types).map(|u| format!("celltype_{u}")));
+    let width = k + n_types;
+    let mut values = vec![0u8; table.n_rows * width];
+    for n in 0..table.n_rows {
+        values[n * width..n * width + k].copy_from_slice(&table.values[n * k..(n + 1) * k]);
+        values[n * width + k + data.celltype[n] as usize] = 1;
+    }
+    Ok(ConceptTable::new(names, values, table.n_rows)?)
+}
+
 /// Runs the protocol for one held-out combination.
 pub fn run(
     data: &SynthDataset,
@@ -370,6 +411,11 @@ pub fn run(
                 format!("{kind:?} {amount:?}"),
             )
         }
+    };
+    let table = if setup.cell_type_concepts {
+        with_cell_types(table, data)?
+    } else {
+        table
     };
     let k = table.n_cols();
     let target_col = table

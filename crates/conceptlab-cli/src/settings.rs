@@ -34,6 +34,10 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlowSettings {
+    /// The known part of the flow's condition: `annotated` (the cells'
+    /// annotations, predictions where missing; default) or `predicted`
+    /// (the concept head's output, as the reference does).
+    pub concepts: conceptlab_models::flow::cbm::ConceptSource,
     pub network: conceptlab_models::flow::FlowConfig,
     /// Defaults to the reference's flow training (lr 3e-4, batch 128).
     pub train: conceptlab_models::TrainConfig,
@@ -42,6 +46,7 @@ pub struct FlowSettings {
 impl Default for FlowSettings {
     fn default() -> Self {
         FlowSettings {
+            concepts: Default::default(),
             network: conceptlab_models::flow::FlowConfig::default(),
             train: conceptlab_models::flow::default_flow_training(),
         }

@@ -20,6 +20,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::flow::cbm::ConceptSource;
 use crate::flow::{FlowConfig, FlowMatcher, VelocityDims};
 use crate::model::ModelKind;
 use crate::pipeline::Preprocessor;
@@ -110,12 +111,20 @@ pub enum GeneratorKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeneratorMeta {
     pub kind: GeneratorKind,
+    /// What fills the known part of the flow's condition. Checkpoints
+    /// written before this field existed were conditioned on predictions.
+    #[serde(default = "legacy_concept_source")]
+    pub concepts: ConceptSource,
     pub seed: u64,
     pub config: FlowConfig,
     pub dims: VelocityDims,
     pub train: TrainConfig,
     pub epochs: usize,
     pub best_epoch: usize,
+}
+
+fn legacy_concept_source() -> ConceptSource {
+    ConceptSource::Predicted
 }
 
 /// Where the training data came from and how concepts were encoded.

@@ -60,9 +60,11 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let setup = Setup {
         intervention: args.intervention,
         corruption,
+        cell_type_concepts: args.cell_type_concept,
         preprocess,
         model: settings.model.clone(),
         flow: args.flow.then(|| protocol::FlowSetup {
+            concepts: settings.flow.concepts,
             config: settings.flow.network.clone(),
             train: settings.flow.train.clone(),
             solver: args.ode.solver(),

@@ -6,11 +6,12 @@
 //! written into obs and obs["conceptlab_edited"] marking them.
 
 use anyhow::Result;
-use conceptlab_core::preprocess::{ConceptGroup, select_rows};
+use conceptlab_core::preprocess::{ConceptGroup, encode_with, select_rows};
 use conceptlab_core::{CellData, Column, Frame, NumVec, UnsValue, Values};
 use conceptlab_io::{read_h5ad, write_h5ad};
 use conceptlab_models::checkpoint::{self, Meta};
-use conceptlab_models::flow::{FlowMode, Sampling, cbm};
+use conceptlab_models::flow::cbm::{self, ConceptSource};
+use conceptlab_models::flow::{FlowMode, Sampling};
 use conceptlab_models::{ConceptModel, Residual};
 use indexmap::IndexMap;
 use ndarray::{Array2, Axis};
@@ -135,6 +136,35 @@ fn set_numbers(values: &mut NumVec, value: &str, rows: &[usize]) -> bool {
     true
 }
 
+/// The edited cells' concept annotations, when the flow was trained on
+/// annotations (values, observed). Cells or columns without them fall back
+/// to the concept head's predictions, as in training.
+fn flow_annotations(
+    meta: &Meta,
+    data: &CellData,
+    rows: &[usize],
+    path: &std::path::Path,
+) -> Option<(Array2<f32>, Array2<f32>)> {
+    let source = meta.generator.as_ref()?.concepts;
+    if source != ConceptSource::Annotated {
+        return None;
+    }
+    match encode_with(&meta.data.concept_groups, &data.obs) {
+        Ok(c) => Some((
+            c.values.select(Axis(0), rows),
+            c.observed.select(Axis(0), rows),
+        )),
+        Err(e) => {
+            tracing::warn!(
+                "{}: the concept annotations cannot be read ({e}); the flow's condition uses \
+                 the concept head's predictions instead",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
 pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
     guard_output(&args.output, args.force, &[args.data.as_path()])?;
     let sets = assignments(&args.set, "--set")?;
@@ -227,10 +257,17 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
             (edited, residual)
         }
         Some(flow) => {
+            let annotations = flow_annotations(&meta, &data, &rows, &args.data);
             let (edited, evaluations) = cbm::counterfactual(
                 &model,
                 flow,
                 source.view(),
+                annotations
+                    .as_ref()
+                    .map(|(values, observed)| cbm::Annotations {
+                        values: values.view(),
+                        observed: observed.view(),
+                    }),
                 values.view(),
                 mask.view(),
                 &sampling,

@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
-use conceptlab_core::preprocess::curate_concepts;
+use conceptlab_core::preprocess::{curate_concepts, encode_with};
 use conceptlab_io::read_h5ad;
 use conceptlab_models::checkpoint::{self, DataSpec, GeneratorKind, GeneratorMeta, Meta};
-use conceptlab_models::flow::{FlowHistory, FlowMatcher, cbm};
+use conceptlab_models::flow::cbm::{self, ConceptSource};
+use conceptlab_models::flow::{FlowHistory, FlowMatcher};
 use conceptlab_models::{
     ConceptData, ConceptModel, Dims, History, ModelKind, Preprocessor, ScCbgm,
 };
@@ -93,6 +94,8 @@ struct Stage1 {
     meta: Meta,
     model: ScCbgm,
     features: Array2<f32>,
+    /// The training cells' concept annotations (values, observed).
+    concepts: Option<(Array2<f32>, Array2<f32>)>,
     /// scCBGM's history.csv, when there is one to write.
     history: Option<String>,
 }
@@ -105,18 +108,25 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
         ));
     }
     let stage1 = match &args.from {
-        Some(dir) => reuse_sccbgm(args, dir)?,
+        Some(dir) => reuse_sccbgm(args, dir, settings)?,
         None => train_sccbgm(args, settings)?,
     };
     let Stage1 {
         mut meta,
         model,
         features,
+        concepts,
         history,
     } = stage1;
     let flow = match args.generator {
         Some(GeneratorArg::Fm) => {
-            let (flow, generator, history) = train_flow(&model, &features, settings)?;
+            let annotations = concepts
+                .as_ref()
+                .map(|(values, observed)| cbm::Annotations {
+                    values: values.view(),
+                    observed: observed.view(),
+                });
+            let (flow, generator, history) = train_flow(&model, &features, annotations, settings)?;
             meta.generator = Some(generator);
             Some((flow, history))
         }
@@ -140,7 +150,7 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
 
 /// Loads the scCBGM of `dir` and computes the features of the training data
 /// with its preprocessing.
-fn reuse_sccbgm(args: &FitArgs, dir: &Path) -> Result<Stage1> {
+fn reuse_sccbgm(args: &FitArgs, dir: &Path, settings: &Settings) -> Result<Stage1> {
     let (mut meta, model) = checkpoint::load(dir)?;
     let data = read_h5ad(&args.data)?;
     check_genes(&meta, &data, &args.data, dir)?;
@@ -149,6 +159,19 @@ fn reuse_sccbgm(args: &FitArgs, dir: &Path) -> Result<Stage1> {
         .preprocessing
         .transform(matrix)
         .map_err(data_error(&args.data))?;
+    let concepts = match settings.flow.concepts {
+        ConceptSource::Predicted => None,
+        ConceptSource::Annotated => {
+            let c = encode_with(&meta.data.concept_groups, &data.obs).map_err(|e| {
+                user_error!(
+                    "{}: {e} (the flow is conditioned on the training cells' concept \
+                     annotations; without them, pass --override flow.concepts=predicted)",
+                    args.data.display()
+                )
+            })?;
+            Some((c.values, c.observed))
+        }
+    };
     // The history belongs with the weights: carry it over to a new directory.
     let history = std::fs::read_to_string(dir.join("history.csv")).ok();
     meta.generator = None;
@@ -161,6 +184,7 @@ fn reuse_sccbgm(args: &FitArgs, dir: &Path) -> Result<Stage1> {
         meta,
         model,
         features,
+        concepts,
         history,
     })
 }
@@ -246,6 +270,8 @@ fn train_sccbgm(args: &FitArgs, settings: &Settings) -> Result<Stage1> {
         meta,
         model,
         features,
+        concepts: (settings.flow.concepts == ConceptSource::Annotated)
+            .then(|| (concepts.values, concepts.observed)),
         history: Some(history_csv(&history)),
     })
 }
@@ -254,6 +280,7 @@ fn train_sccbgm(args: &FitArgs, settings: &Settings) -> Result<Stage1> {
 fn train_flow(
     model: &ScCbgm,
     features: &Array2<f32>,
+    annotations: Option<cbm::Annotations>,
     settings: &Settings,
 ) -> Result<(FlowMatcher, GeneratorMeta, FlowHistory)> {
     let config = settings.flow.network.clone();
@@ -271,6 +298,7 @@ fn train_flow(
         model,
         &mut flow,
         features,
+        annotations,
         &train,
         settings.seed,
         &mut |epoch, loss, val| progress.flow_epoch(epoch, loss, val),
@@ -287,6 +315,7 @@ fn train_flow(
     );
     let generator = GeneratorMeta {
         kind: GeneratorKind::CbmFm,
+        concepts: settings.flow.concepts,
         seed: settings.seed,
         config,
         dims: flow.dims(),
