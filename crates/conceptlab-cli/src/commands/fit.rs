@@ -271,7 +271,7 @@ fn train_sccbgm(args: &FitArgs, settings: &Settings) -> Result<Stage1> {
         model,
         features,
         concepts: (settings.flow.concepts == ConceptSource::Annotated)
-            .then(|| (concepts.values, concepts.observed)),
+            .then_some((concepts.values, concepts.observed)),
         history: Some(history_csv(&history)),
     })
 }
