@@ -440,6 +440,8 @@ fn flow_generator_fits_saves_and_edits() {
     assert!(bytes(&path("fm"), "flow.safetensors") == bytes(&path("both"), "flow.safetensors"));
     let meta: serde_json::Value = serde_json::from_slice(&bytes(&path("fm"), "meta.json")).unwrap();
     assert_eq!(meta["generator"]["kind"], "cbm-fm");
+    // Conditioned on the training cells' annotations (the reference: predictions).
+    assert_eq!(meta["generator"]["concepts"], "annotated");
     assert_eq!(meta["generator"]["dims"]["x_dim"], 128);
     // Condition = 14 concept columns + 128 unknown.
     assert_eq!(meta["generator"]["dims"]["c_dim"], 14 + 128);

@@ -359,4 +359,30 @@ mod tests {
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains(PREPROCESS_FILE), "{err}");
     }
+
+    #[test]
+    fn generators_saved_before_the_condition_choice_read_as_predicted() {
+        let generator = GeneratorMeta {
+            kind: GeneratorKind::CbmFm,
+            concepts: ConceptSource::Annotated,
+            seed: 3,
+            config: FlowConfig::default(),
+            dims: VelocityDims {
+                x_dim: 5,
+                c_dim: 4,
+                emb_dim: 8,
+                n_layers: 2,
+            },
+            train: TrainConfig::default(),
+            epochs: 2,
+            best_epoch: 1,
+        };
+        let mut json = serde_json::to_value(&generator).unwrap();
+        assert_eq!(json["concepts"], "annotated");
+        let back: GeneratorMeta = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, generator);
+        json.as_object_mut().unwrap().remove("concepts");
+        let legacy: GeneratorMeta = serde_json::from_value(json).unwrap();
+        assert_eq!(legacy.concepts, ConceptSource::Predicted);
+    }
 }
