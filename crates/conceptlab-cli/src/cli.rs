@@ -275,8 +275,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub genes: Option<usize>,
     /// Edit only this held-out combination of the benchmark split (0-based;
-    /// default: every one, each with its own model, two at a time on 2+
-    /// threads).
+    /// default: every one, each with its own model).
     #[arg(long)]
     pub intervention: Option<usize>,
     /// Maximum training epochs (early stopping usually ends sooner).

@@ -3,6 +3,21 @@
 use conceptlab_models::EpochRecord;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// A bar over `len` steps drawn with `template`, hidden when stderr is not a
+/// terminal or logging is quiet.
+pub fn bar(len: usize, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr())
+        || !tracing::enabled!(tracing::Level::INFO)
+    {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
 /// Reports epochs as they finish.
 pub struct TrainingProgress {
     bar: ProgressBar,
@@ -12,17 +27,10 @@ impl TrainingProgress {
     /// A bar over at most `max_epochs` epochs, hidden when stderr is not a
     /// terminal or logging is quiet.
     pub fn new(max_epochs: usize, label: &str) -> Self {
-        let bar = ProgressBar::new(max_epochs as u64);
-        if !std::io::IsTerminal::is_terminal(&std::io::stderr())
-            || !tracing::enabled!(tracing::Level::INFO)
-        {
-            bar.set_draw_target(ProgressDrawTarget::hidden());
-        }
-        if let Ok(style) = ProgressStyle::with_template(
+        let bar = bar(
+            max_epochs,
             "{prefix} [{bar:30}] epoch {pos}/{len} {msg} ({elapsed}, eta {eta})",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
+        );
         bar.set_prefix(label.to_string());
         TrainingProgress { bar }
     }

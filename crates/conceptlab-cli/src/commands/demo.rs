@@ -7,12 +7,11 @@ use anyhow::Result;
 use conceptlab_synth::{
     Amount, Corruption, Intervention, SynthConfig, SynthDataset, benchmark_split, generate,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{CorruptionArg, DemoArgs};
 use crate::exit::user_error;
-use crate::progress::TrainingProgress;
+use crate::progress::{self, TrainingProgress};
 use crate::protocol::{self, Outcome, Setup};
 use crate::settings::Settings;
 
@@ -61,6 +60,7 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let mut preprocess = settings.preprocess.clone();
     preprocess.target_sum = preprocess.target_sum.or(Some(1214.0));
     let setup = Setup {
+        // Every combination in turn when none is named (all_interventions).
         intervention: args.intervention.unwrap_or(0),
         corruption,
         cell_type_concepts: !args.no_cell_type,
@@ -77,13 +77,9 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         train,
         seed: settings.seed,
     };
-    let Some(only) = args.intervention else {
+    if args.intervention.is_none() {
         return all_interventions(&data, &interventions, &setup, args.json);
-    };
-    let setup = Setup {
-        intervention: only,
-        ..setup
-    };
+    }
     let progress = TrainingProgress::new(setup.train.max_epochs, "scCBGM");
     let (outcome, _) = protocol::run(&data, &interventions, &setup, &mut |r| progress.epoch(r))?;
     progress.finish();
@@ -223,17 +219,10 @@ fn all_interventions(
     setup: &Setup,
     json: bool,
 ) -> Result<()> {
-    let bar = ProgressBar::new(interventions.len() as u64);
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr())
-        || !tracing::enabled!(tracing::Level::INFO)
-    {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    if let Ok(style) =
-        ProgressStyle::with_template("held-out combinations [{bar:30}] {pos}/{len} ({elapsed})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let bar = progress::bar(
+        interventions.len(),
+        "held-out combinations [{bar:30}] {pos}/{len} ({elapsed})",
+    );
     bar.tick();
     // One after another: two trainings side by side were no faster on the
     // 2-core VM (each ran at half speed).

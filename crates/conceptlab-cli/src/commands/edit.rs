@@ -6,7 +6,7 @@
 //! written into obs and obs["conceptlab_edited"] marking them.
 
 use anyhow::Result;
-use conceptlab_core::preprocess::{ConceptGroup, encode_with, select_rows};
+use conceptlab_core::preprocess::{ConceptGroup, Concepts, encode_with, select_rows};
 use conceptlab_core::{CellData, Column, Frame, NumVec, UnsValue, Values};
 use conceptlab_io::{read_h5ad, write_h5ad};
 use conceptlab_models::checkpoint::{self, Meta};
@@ -137,23 +137,25 @@ fn set_numbers(values: &mut NumVec, value: &str, rows: &[usize]) -> bool {
 }
 
 /// The edited cells' concept annotations, when the flow was trained on
-/// annotations (values, observed). Cells or columns without them fall back
-/// to the concept head's predictions, as in training.
+/// annotations. Cells without them (observed 0) fall back to the concept
+/// head's predictions, as in training; so does everything when the obs
+/// columns cannot be read.
 fn flow_annotations(
     meta: &Meta,
     data: &CellData,
     rows: &[usize],
     path: &std::path::Path,
-) -> Option<(Array2<f32>, Array2<f32>)> {
+) -> Option<Concepts> {
     let source = meta.generator.as_ref()?.concepts;
     if source != ConceptSource::Annotated {
         return None;
     }
     match encode_with(&meta.data.concept_groups, &data.obs) {
-        Ok(c) => Some((
-            c.values.select(Axis(0), rows),
-            c.observed.select(Axis(0), rows),
-        )),
+        Ok(c) => Some(Concepts {
+            values: c.values.select(Axis(0), rows),
+            observed: c.observed.select(Axis(0), rows),
+            ..c
+        }),
         Err(e) => {
             tracing::warn!(
                 "{}: the concept annotations cannot be read ({e}); the flow's condition uses \
@@ -262,12 +264,7 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
                 &model,
                 flow,
                 source.view(),
-                annotations
-                    .as_ref()
-                    .map(|(values, observed)| cbm::Annotations {
-                        values: values.view(),
-                        observed: observed.view(),
-                    }),
+                annotations.as_ref().map(cbm::Annotations::from),
                 values.view(),
                 mask.view(),
                 &sampling,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
-use conceptlab_core::preprocess::{curate_concepts, encode_with};
+use conceptlab_core::preprocess::{Concepts, curate_concepts, encode_with};
 use conceptlab_io::read_h5ad;
 use conceptlab_models::checkpoint::{self, DataSpec, GeneratorKind, GeneratorMeta, Meta};
 use conceptlab_models::flow::cbm::{self, ConceptSource};
@@ -94,8 +94,8 @@ struct Stage1 {
     meta: Meta,
     model: ScCbgm,
     features: Array2<f32>,
-    /// The training cells' concept annotations (values, observed).
-    concepts: Option<(Array2<f32>, Array2<f32>)>,
+    /// The training cells' concept annotations, when the flow reads them.
+    concepts: Option<Concepts>,
     /// scCBGM's history.csv, when there is one to write.
     history: Option<String>,
 }
@@ -120,12 +120,7 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
     } = stage1;
     let flow = match args.generator {
         Some(GeneratorArg::Fm) => {
-            let annotations = concepts
-                .as_ref()
-                .map(|(values, observed)| cbm::Annotations {
-                    values: values.view(),
-                    observed: observed.view(),
-                });
+            let annotations = concepts.as_ref().map(cbm::Annotations::from);
             let (flow, generator, history) = train_flow(&model, &features, annotations, settings)?;
             meta.generator = Some(generator);
             Some((flow, history))
@@ -169,7 +164,7 @@ fn reuse_sccbgm(args: &FitArgs, dir: &Path, settings: &Settings) -> Result<Stage
                     args.data.display()
                 )
             })?;
-            Some((c.values, c.observed))
+            Some(c)
         }
     };
     // The history belongs with the weights: carry it over to a new directory.
@@ -270,8 +265,7 @@ fn train_sccbgm(args: &FitArgs, settings: &Settings) -> Result<Stage1> {
         meta,
         model,
         features,
-        concepts: (settings.flow.concepts == ConceptSource::Annotated)
-            .then_some((concepts.values, concepts.observed)),
+        concepts: (settings.flow.concepts == ConceptSource::Annotated).then_some(concepts),
         history: Some(history_csv(&history)),
     })
 }

@@ -13,6 +13,7 @@
 //! was never seen moved cells far too much (synthetic_1, 3 seeds: error
 //! 0.0035 → 0.0010 with annotations; docs/decisions/flow.md).
 
+use conceptlab_core::preprocess::Concepts;
 use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,15 @@ pub enum ConceptSource {
 pub struct Annotations<'a> {
     pub values: ArrayView2<'a, f32>,
     pub observed: ArrayView2<'a, f32>,
+}
+
+impl<'a> From<&'a Concepts> for Annotations<'a> {
+    fn from(c: &'a Concepts) -> Self {
+        Annotations {
+            values: c.values.view(),
+            observed: c.observed.view(),
+        }
+    }
 }
 
 /// The known part of the condition: annotations where observed (when given),
