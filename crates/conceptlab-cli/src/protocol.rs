@@ -318,13 +318,6 @@ fn counts_matrix(counts: &[u32], rows: usize, cols: usize) -> Result<Matrix> {
     )?))
 }
 
-fn rows_of(data: &SynthDataset, cells: &[usize]) -> Vec<u32> {
-    cells
-        .iter()
-        .flat_map(|&n| data.cell_counts(n).iter().copied())
-        .collect()
-}
-
 /// Scores the solver study: against the truth, against 1000-step Euler
 /// (the study's first entry) and the round trip against the cells.
 fn solver_points(
@@ -377,10 +370,44 @@ fn with_cell_types(table: ConceptTable, data: &SynthDataset) -> Result<ConceptTa
     Ok(ConceptTable::new(names, values, table.n_rows)?)
 }
 
+/// The preprocessing every held-out combination shares, and the features of
+/// every generated cell under it.
+pub struct Prepared {
+    pub pre: Preprocessor,
+    /// One row per generated cell (`data.n_obs()` rows).
+    pub features: Array2<f32>,
+    /// Cells the pipeline was fitted on.
+    pub n_fitted: usize,
+}
+
+/// Fits the preprocessing (normalisation, PCA) once, on the cells that no
+/// combination of the split holds out, so that it has seen none of any
+/// combination's dropped cells: every run stays zero-shot, all of them
+/// share one PC space (their errors are in the same units), and the demo
+/// pays for one PCA instead of one per combination.
+pub fn prepare(
+    data: &SynthDataset,
+    interventions: &[Intervention],
+    config: &PreprocessConfig,
+    seed: u64,
+) -> Result<Prepared> {
+    let fit_rows: Vec<usize> = (0..data.n_obs())
+        .filter(|&n| interventions.iter().all(|iv| iv.roles[n] != Role::Drop))
+        .collect();
+    let counts = counts_matrix(&data.counts, data.n_obs(), data.n_vars())?;
+    let (pre, features) = Preprocessor::fit(&counts, config, Some(&fit_rows), seed)?;
+    Ok(Prepared {
+        pre,
+        features,
+        n_fitted: fit_rows.len(),
+    })
+}
+
 /// Runs the protocol for one held-out combination.
 pub fn run(
     data: &SynthDataset,
     interventions: &[Intervention],
+    prepared: &Prepared,
     setup: &Setup,
     observer: &mut dyn FnMut(&EpochRecord),
 ) -> Result<(Outcome, History)> {
@@ -443,15 +470,14 @@ pub fn run(
     if leaked > 0 {
         bail!("{leaked} training cells show the held-out combination");
     }
-    let train_counts = counts_matrix(&rows_of(data, &train_cells), train_cells.len(), g)?;
-    let (pre, features) = Preprocessor::fit(&train_counts, &setup.preprocess, None, setup.seed)?;
+    let features = prepared.features.select(Axis(0), &train_cells);
     let concepts = concept_rows(&train_cells);
     let observed = Array2::ones(concepts.dim());
     let training = ConceptData::new(features.clone(), concepts.clone(), observed, k)?;
     let mut model = ScCbgm::new(
         setup.model.clone(),
         conceptlab_models::Dims {
-            input_dim: pre.n_features(),
+            input_dim: prepared.pre.n_features(),
             n_hard: k,
             n_soft: 0,
         },
@@ -463,8 +489,10 @@ pub fn run(
 
     // Edit: the cells to modify with the target concept turned on.
     let n_edit = iv.modify.len();
-    let source = pre.transform(&counts_matrix(&rows_of(data, &iv.modify), n_edit, g)?)?;
-    let twins = pre.transform(&counts_matrix(&iv.twins, n_edit, g)?)?;
+    let source = prepared.features.select(Axis(0), &iv.modify);
+    let twins = prepared
+        .pre
+        .transform(&counts_matrix(&iv.twins, n_edit, g)?)?;
     let mut values = concept_rows(&iv.modify);
     let mut mask = Array2::zeros(values.dim());
     for r in 0..n_edit {
@@ -503,7 +531,7 @@ pub fn run(
     let keys: Vec<String> = (0..n_edit).map(|i| i.to_string()).collect();
     let as_f64 = |a: &Array2<f32>| a.iter().map(|&v| v as f64).collect::<Vec<f64>>();
     let twins64 = as_f64(&twins);
-    let d = pre.n_features();
+    let d = prepared.pre.n_features();
     let truth = Points::new("true counterfactuals", &twins64, d)?;
     let mse = |a: &Array2<f32>, what: &str| -> Result<f64> {
         let v = as_f64(a);

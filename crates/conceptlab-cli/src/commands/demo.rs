@@ -77,11 +77,21 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         train,
         seed: settings.seed,
     };
+    let started = std::time::Instant::now();
+    let prepared = protocol::prepare(&data, &interventions, &setup.preprocess, setup.seed)?;
+    tracing::info!(
+        fitted_on = prepared.n_fitted,
+        features = prepared.pre.n_features(),
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "preprocessing fitted on the cells no combination holds out"
+    );
     if args.intervention.is_none() {
-        return all_interventions(&data, &interventions, &setup, args.json);
+        return all_interventions(&data, &interventions, &prepared, &setup, args.json);
     }
     let progress = TrainingProgress::new(setup.train.max_epochs, "scCBGM");
-    let (outcome, _) = protocol::run(&data, &interventions, &setup, &mut |r| progress.epoch(r))?;
+    let (outcome, _) = protocol::run(&data, &interventions, &prepared, &setup, &mut |r| {
+        progress.epoch(r)
+    })?;
     progress.finish();
     if args.json {
         return crate::output::emit(&serde_json::to_string_pretty(&outcome)?);
@@ -216,6 +226,7 @@ impl MeanOutcome {
 fn all_interventions(
     data: &SynthDataset,
     interventions: &[Intervention],
+    prepared: &protocol::Prepared,
     setup: &Setup,
     json: bool,
 ) -> Result<()> {
@@ -232,7 +243,7 @@ fn all_interventions(
             intervention: k,
             ..setup.clone()
         };
-        let (outcome, _) = protocol::run(data, interventions, &setup, &mut |_| {})?;
+        let (outcome, _) = protocol::run(data, interventions, prepared, &setup, &mut |_| {})?;
         bar.inc(1);
         tracing::debug!(k, "held-out combination done");
         outcomes.push(outcome);

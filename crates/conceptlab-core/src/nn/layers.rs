@@ -4,6 +4,7 @@
 
 use candle_core::{Module, Tensor};
 
+use super::bias::add_bias;
 use super::layer_norm::layer_norm;
 use crate::CoreError;
 use crate::random::Rng;
@@ -35,7 +36,7 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+        add_bias(&x.matmul(&self.weight_t)?, &self.bias)
     }
 }
 

@@ -14,6 +14,7 @@
 //!   tensor ops per parameter per step.
 
 mod adam;
+mod bias;
 mod init;
 mod layer_norm;
 mod layers;
@@ -21,6 +22,7 @@ pub mod loss;
 mod params;
 
 pub use adam::{Adam, AdamConfig};
+pub use bias::add_bias;
 pub use init::{linear_init, uniform, xavier_uniform};
 pub use layer_norm::layer_norm;
 pub use layers::{Dropout, LayerNorm, Linear, MlpBlock, SkipBlock};
