@@ -37,9 +37,11 @@ fn demo_edits_unseen_combinations_better_than_the_baselines() {
         // effect.
         assert!(num(o, "oracle_shift_mse") < edited, "{o}");
         // Where the concept visibly changes the cells, the concept head
-        // tells the counterfactual twins from their sources.
+        // tells the counterfactual twins from their sources, and the edit is
+        // far closer to the twins than copying.
         if num(o, "unedited_mse") > 0.002 {
             assert!(num(o, "target_auroc") > 0.9, "{o}");
+            assert!(edited < num(o, "unedited_mse") / 2.0, "{o}");
         }
     }
     // Over the held-out combinations (each counts once, as in the paper's
