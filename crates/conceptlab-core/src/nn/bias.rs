@@ -9,6 +9,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, bail};
 
+use super::storage::contiguous_f32;
+
 /// `x + b` for a 2-D `x` (rows × d) and a bias of `d` values.
 pub fn add_bias(x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
     let cpu_f32 = x.device().is_cpu()
@@ -16,24 +18,14 @@ pub fn add_bias(x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
         && bias.dtype() == candle_core::DType::F32
         && x.rank() == 2;
     if cpu_f32 {
-        x.apply_op2(bias, AddBias)
+        // A matrix product's output is already contiguous (a no-op then).
+        x.contiguous()?.apply_op2(bias, AddBias)
     } else {
         x.broadcast_add(bias)
     }
 }
 
 struct AddBias;
-
-fn contiguous<'a>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    what: &str,
-) -> candle_core::Result<&'a [f32]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("add bias: {what} must be contiguous")
-    };
-    Ok(&storage.as_slice::<f32>()?[start..end])
-}
 
 impl CustomOp2 for AddBias {
     fn name(&self) -> &'static str {
@@ -47,7 +39,8 @@ impl CustomOp2 for AddBias {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let bias = contiguous(s2, l2, "bias")?;
+        let bias = contiguous_f32(s2, l2, "add bias", "bias")?;
+        let x = contiguous_f32(s1, l1, "add bias", "input")?;
         let d = bias.len();
         let dims = l1.shape().dims();
         if dims.len() != 2 || dims[1] != d {
@@ -56,19 +49,7 @@ impl CustomOp2 for AddBias {
                 l1.shape()
             )
         }
-        let mut out = match l1.contiguous_offsets() {
-            Some((start, end)) => s1.as_slice::<f32>()?[start..end].to_vec(),
-            None => {
-                // A transposed or sliced view: gather it row by row.
-                let x = s1.as_slice::<f32>()?;
-                let (rs, cs) = (l1.stride()[0], l1.stride()[1]);
-                let base = l1.start_offset();
-                (0..dims[0])
-                    .flat_map(|r| (0..d).map(move |j| base + r * rs + j * cs))
-                    .map(|i| x[i])
-                    .collect()
-            }
-        };
+        let mut out = x.to_vec();
         if d > 0 {
             for row in out.chunks_exact_mut(d) {
                 for (o, &b) in row.iter_mut().zip(bias) {
@@ -102,7 +83,7 @@ impl CustomOp1 for ColumnSum {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = contiguous(s, l, "gradient")?;
+        let g = contiguous_f32(s, l, "column sum", "gradient")?;
         let dims = l.shape().dims();
         if dims.len() != 2 {
             bail!("column sum: expected a matrix, got {:?}", l.shape())

@@ -8,6 +8,8 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
+use super::storage::contiguous_f32;
+
 /// PyTorch's `nn.LayerNorm` default epsilon.
 const EPS: f64 = 1e-5;
 
@@ -28,17 +30,6 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> candle_core::Res
 }
 
 struct LayerNormOp;
-
-fn contiguous<'a>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    what: &str,
-) -> candle_core::Result<&'a [f32]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("layer norm: {what} must be contiguous")
-    };
-    Ok(&storage.as_slice::<f32>()?[start..end])
-}
 
 /// Mean and reciprocal standard deviation of one row.
 fn row_stats(row: &[f32]) -> (f64, f64) {
@@ -62,9 +53,9 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous(s1, l1, "input")?;
-        let gamma = contiguous(s2, l2, "weight")?;
-        let beta = contiguous(s3, l3, "bias")?;
+        let x = contiguous_f32(s1, l1, "layer norm", "input")?;
+        let gamma = contiguous_f32(s2, l2, "layer norm", "weight")?;
+        let beta = contiguous_f32(s3, l3, "layer norm", "bias")?;
         let d = gamma.len();
         if d == 0 || x.len() % d != 0 || beta.len() != d {
             bail!(

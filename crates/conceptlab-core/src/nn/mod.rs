@@ -20,6 +20,7 @@ mod layer_norm;
 mod layers;
 pub mod loss;
 mod params;
+mod storage;
 
 pub use adam::{Adam, AdamConfig};
 pub use bias::add_bias;
