@@ -28,17 +28,34 @@ pub struct Args {
     /// Extra `--override KEY=VALUE` settings for every run.
     #[arg(long = "override")]
     overrides: Vec<String>,
+    /// Where to write the results (relative to the workspace root).
+    #[arg(long, default_value = "results/flow-study.json")]
+    output: String,
 }
 
 /// (label, JSON path in the demo's outcome).
-const METHODS: [(&str, &str); 7] = [
+const METHODS: [(&str, &str); 12] = [
     ("scCBGM-FM (edit)", "/flow/cbm_fm_edit_mse"),
     ("scCBGM-FM (decode)", "/flow/cbm_fm_decode_mse"),
     ("Vanilla FM (edit)", "/flow/vanilla_fm_edit_mse"),
+    ("Vanilla FM (decode)", "/flow/vanilla_fm_decode_mse"),
+    (
+        "scCBGM-FM (edit), shared part",
+        "/flow/cbm_fm_edit_shared_mse",
+    ),
+    (
+        "Vanilla FM (edit), shared part",
+        "/flow/vanilla_fm_edit_shared_mse",
+    ),
+    (
+        "scCBGM-FM vs vanilla FM edits",
+        "/flow/cbm_fm_vs_vanilla_fm_mse",
+    ),
     ("scCBGM (decoder output)", "/edited_mse"),
     ("scCBGM (residual kept)", "/edited_residual_mse"),
     ("unedited", "/unedited_mse"),
     ("mean shift", "/mean_shift_mse"),
+    ("oracle shift", "/oracle_shift_mse"),
 ];
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -100,17 +117,19 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     let mut table = Vec::new();
-    println!("{:<26} {:>10} {:>10}", "method", "mean", "sd");
+    println!("{:<32} {:>10} {:>10}", "method", "mean", "sd");
     for (label, pointer) in METHODS {
         let values: Vec<f64> = runs
             .iter()
             .filter_map(|r| r["outcome"].pointer(pointer).and_then(Value::as_f64))
             .collect();
         let (mean, sd) = mean_sd(&values);
-        println!("{label:<26} {mean:>10.5} {sd:>10.5}");
+        println!("{label:<32} {mean:>10.5} {sd:>10.5}");
         table.push(json!({"method": label, "mean": mean, "sd": sd, "values": values}));
     }
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/flow-study.json");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(&args.output);
     std::fs::write(
         &out,
         serde_json::to_string_pretty(&json!({

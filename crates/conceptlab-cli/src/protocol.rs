@@ -99,6 +99,18 @@ pub const SOLVER_GRID: &[(Solver, usize)] = &[
     ),
 ];
 
+/// Inversion depths compared by the study: how far back (toward noise)
+/// an edit takes each cell before integrating forward with the new concepts.
+pub const T_EDIT_GRID: &[f64] = &[0.0, 0.1, 0.25, 0.5];
+
+/// Both flows' edits at one inversion depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct TEditPoint {
+    pub t_edit: f64,
+    pub cbm_fm_edit_mse: f64,
+    pub vanilla_fm_edit_mse: f64,
+}
+
 /// One integration setting of the solver study.
 #[derive(Debug, Clone, Serialize)]
 pub struct SolverPoint {
@@ -131,6 +143,17 @@ pub struct FlowOutcome {
     pub cbm_fm_decode_mse: f64,
     /// Conditioned on the observed concepts only (CellFlow-style), edit mode.
     pub vanilla_fm_edit_mse: f64,
+    /// Vanilla FM from fresh noise.
+    pub vanilla_fm_decode_mse: f64,
+    /// The part of each edit's error that every cell shares: the squared
+    /// mean of (edit − twin) per feature. A flow that moves the held-out
+    /// cell type by the wrong amount shows it here; what is left of the
+    /// error is cell-to-cell.
+    pub cbm_fm_edit_shared_mse: f64,
+    pub vanilla_fm_edit_shared_mse: f64,
+    /// How far apart the two flows' edits are (MSE between them): far below
+    /// their errors means both make the same mistake.
+    pub cbm_fm_vs_vanilla_fm_mse: f64,
     /// Velocity evaluations per cell of an edit (both directions).
     pub evaluations_per_cell: f64,
     pub train_seconds: f64,
@@ -139,16 +162,23 @@ pub struct FlowOutcome {
     /// The solver study, when asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub solvers: Vec<SolverPoint>,
+    /// Both flows' edits at each inversion depth of [`T_EDIT_GRID`] (with
+    /// the solver study).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub t_edit: Vec<TEditPoint>,
 }
 
 struct FlowEdits {
     cbm_edit: Array2<f32>,
     cbm_decode: Array2<f32>,
     vanilla_edit: Array2<f32>,
+    vanilla_decode: Array2<f32>,
     evaluations: f64,
     seconds: f64,
     edit_cells_per_second: f64,
     study: Vec<SolverRun>,
+    /// (t_edit, CBM-FM edit, vanilla FM edit) at each depth of [`T_EDIT_GRID`].
+    depths: Vec<(f64, Array2<f32>, Array2<f32>)>,
 }
 
 /// Trains CBM-FM (condition [ĉ(μ) ‖ u(μ)] of the trained scCBGM) and vanilla
@@ -258,16 +288,33 @@ fn flow_counterfactuals(
         setup.seed,
         &mut progress("vanilla FM epoch"),
     )?;
-    let (vanilla_edit, _) =
-        vanilla.counterfactual(source.view(), original.view(), values.view(), &edit)?;
+    let vanilla_counterfactual = |sampling: &Sampling| {
+        vanilla.counterfactual(source.view(), original.view(), values.view(), sampling)
+    };
+    let (vanilla_edit, _) = vanilla_counterfactual(&edit)?;
+    let (vanilla_decode, _) = vanilla_counterfactual(&decode)?;
+    let mut depths = Vec::new();
+    if flow.solver_study {
+        for &t_edit in T_EDIT_GRID {
+            let sampling = Sampling {
+                mode: FlowMode::Edit { t_edit },
+                ..edit
+            };
+            let (cbm_at, _) = counterfactual(&sampling)?;
+            let (vanilla_at, _) = vanilla_counterfactual(&sampling)?;
+            depths.push((t_edit, cbm_at, vanilla_at));
+        }
+    }
     Ok(FlowEdits {
         cbm_edit,
         cbm_decode,
         vanilla_edit,
+        vanilla_decode,
         evaluations,
         seconds: started.elapsed().as_secs_f64(),
         edit_cells_per_second,
         study,
+        depths,
     })
 }
 
@@ -318,6 +365,26 @@ fn counts_matrix(counts: &[u32], rows: usize, cols: usize) -> Result<Matrix> {
     )?))
 }
 
+/// Mean squared difference per entry of two equally shaped arrays.
+fn mean_sq(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        / a.len().max(1) as f64
+}
+
+/// The error every cell shares: the mean of (edit − truth) over cells,
+/// squared and averaged over features. The total MSE is this plus the
+/// variance of the per-cell errors.
+fn shared_error(edit: &Array2<f32>, truth: &Array2<f32>) -> f64 {
+    let diff = edit - truth;
+    match diff.mean_axis(Axis(0)) {
+        Some(m) => m.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / m.len().max(1) as f64,
+        None => 0.0,
+    }
+}
+
 /// Scores the solver study: against the truth, against 1000-step Euler
 /// (the study's first entry) and the round trip against the cells.
 fn solver_points(
@@ -327,13 +394,6 @@ fn solver_points(
 ) -> Result<Vec<SolverPoint>> {
     let Some(reference) = study.first() else {
         return Ok(Vec::new());
-    };
-    let mean_sq = |a: &Array2<f32>, b: &Array2<f32>| {
-        a.iter()
-            .zip(b)
-            .map(|(&x, &y)| ((x - y) as f64).powi(2))
-            .sum::<f64>()
-            / a.len().max(1) as f64
     };
     study
         .iter()
@@ -600,10 +660,25 @@ pub fn run(
                 cbm_fm_edit_mse: mse(&f.cbm_edit, "CBM-FM edits")?,
                 cbm_fm_decode_mse: mse(&f.cbm_decode, "CBM-FM decodes")?,
                 vanilla_fm_edit_mse: mse(&f.vanilla_edit, "vanilla FM edits")?,
+                vanilla_fm_decode_mse: mse(&f.vanilla_decode, "vanilla FM decodes")?,
+                cbm_fm_edit_shared_mse: shared_error(&f.cbm_edit, &twins),
+                vanilla_fm_edit_shared_mse: shared_error(&f.vanilla_edit, &twins),
+                cbm_fm_vs_vanilla_fm_mse: mean_sq(&f.cbm_edit, &f.vanilla_edit),
                 evaluations_per_cell: f.evaluations,
                 train_seconds: f.seconds,
                 edit_cells_per_second: f.edit_cells_per_second,
                 solvers: solver_points(&f.study, &source, &mse)?,
+                t_edit: f
+                    .depths
+                    .iter()
+                    .map(|(t_edit, cbm_at, vanilla_at)| {
+                        Ok(TEditPoint {
+                            t_edit: *t_edit,
+                            cbm_fm_edit_mse: mse(cbm_at, "CBM-FM edits")?,
+                            vanilla_fm_edit_mse: mse(vanilla_at, "vanilla FM edits")?,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
             }),
             None => None,
         },
@@ -616,4 +691,25 @@ pub fn run(
         cells_per_second: cells_trained as f64 / train_seconds.max(1e-9),
     };
     Ok((outcome, history))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn shared_error_is_the_squared_mean_error_and_splits_the_mse() {
+        let truth = array![[0.0f32, 1.0], [2.0, -1.0], [4.0, 0.5]];
+        // Every cell off by (+0.5, −1.0), plus cell-specific noise that
+        // averages to zero.
+        let noise = array![[0.1f32, -0.2], [-0.3, 0.4], [0.2, -0.2]];
+        let edit = &truth + &array![[0.5f32, -1.0]] + &noise;
+        let shared = shared_error(&edit, &truth);
+        assert!((shared - (0.25 + 1.0) / 2.0).abs() < 1e-6, "{shared}");
+        // MSE = shared part + variance of the per-cell errors.
+        let per_cell = noise.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / noise.len() as f64;
+        assert!((mean_sq(&edit, &truth) - (shared + per_cell)).abs() < 1e-6);
+        assert_eq!(shared_error(&truth, &truth), 0.0);
+    }
 }

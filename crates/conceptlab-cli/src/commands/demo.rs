@@ -135,16 +135,44 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     if let Some(f) = &outcome.flow {
         text.push_str(&format!(
             "\n\nflow matching ({:.0} s, {:.0} velocity evaluations per edited cell)\n\
-             {:<34} {:>10.5}\n{:<34} {:>10.5}\n{:<34} {:>10.5}",
+             {:<34} {:>10} {:>10} {:>10}\n\
+             {:<34} {:>10.5} {:>10.5} {:>10.5}\n\
+             {:<34} {:>10.5} {:>10.5} {:>10.5}\n\
+             {:<34} {:>10.5}\n{:<34} {:>10.5}\n\
+             {:<34} {:>10.5}",
             f.train_seconds,
             f.evaluations_per_cell,
+            "",
+            "MSE",
+            "shared",
+            "per cell",
             "scCBGM-FM edit",
             f.cbm_fm_edit_mse,
+            f.cbm_fm_edit_shared_mse,
+            f.cbm_fm_edit_mse - f.cbm_fm_edit_shared_mse,
+            "vanilla FM edit (observed concepts)",
+            f.vanilla_fm_edit_mse,
+            f.vanilla_fm_edit_shared_mse,
+            f.vanilla_fm_edit_mse - f.vanilla_fm_edit_shared_mse,
             "scCBGM-FM decode",
             f.cbm_fm_decode_mse,
-            "vanilla FM edit (observed concepts)",
-            f.vanilla_fm_edit_mse
+            "vanilla FM decode",
+            f.vanilla_fm_decode_mse,
+            "scCBGM-FM edit vs vanilla FM edit",
+            f.cbm_fm_vs_vanilla_fm_mse,
         ));
+        if !f.t_edit.is_empty() {
+            text.push_str(&format!(
+                "\n\ninversion depth (edit MSE)\n{:<10} {:>10} {:>10}",
+                "t_edit", "CBM-FM", "vanilla FM"
+            ));
+            for p in &f.t_edit {
+                text.push_str(&format!(
+                    "\n{:<10} {:>10.5} {:>10.5}",
+                    p.t_edit, p.cbm_fm_edit_mse, p.vanilla_fm_edit_mse
+                ));
+            }
+        }
         if !f.solvers.is_empty() {
             text.push_str(&format!(
                 "\n\nsolvers (CBM-FM edit)\n{:<22} {:>6} {:>12} {:>12} {:>12} {:>12}",
