@@ -34,7 +34,7 @@ pub struct Args {
 }
 
 /// (label, JSON path in the demo's outcome).
-const METHODS: [(&str, &str); 12] = [
+const METHODS: &[(&str, &str)] = &[
     ("scCBGM-FM (edit)", "/flow/cbm_fm_edit_mse"),
     ("scCBGM-FM (decode)", "/flow/cbm_fm_decode_mse"),
     ("Vanilla FM (edit)", "/flow/vanilla_fm_edit_mse"),
@@ -118,7 +118,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let mut table = Vec::new();
     println!("{:<32} {:>10} {:>10}", "method", "mean", "sd");
-    for (label, pointer) in METHODS {
+    for &(label, pointer) in METHODS {
         let values: Vec<f64> = runs
             .iter()
             .filter_map(|r| r["outcome"].pointer(pointer).and_then(Value::as_f64))

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use conceptlab_core::ode::Solver;
 use conceptlab_core::random::stream_rng;
 use conceptlab_core::{DenseArray, Matrix, NumVec};
-use conceptlab_eval::{Points, cell_level_mse, concept_score};
+use conceptlab_eval::{Points, cell_level_mse, concept_score, mean_metrics};
 use conceptlab_models::flow::cbm::{self, ConceptSource};
 use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
 use conceptlab_models::{
@@ -99,9 +99,10 @@ pub const SOLVER_GRID: &[(Solver, usize)] = &[
     ),
 ];
 
-/// Inversion depths compared by the study: how far back (toward noise)
-/// an edit takes each cell before integrating forward with the new concepts.
-pub const T_EDIT_GRID: &[f64] = &[0.0, 0.1, 0.25, 0.5];
+/// Partial inversion depths compared by the study, next to the full
+/// inversion (t_edit = 0) every run makes: how far back toward noise an
+/// edit takes each cell before integrating forward with the new concepts.
+pub const T_EDIT_GRID: &[f64] = &[0.1, 0.25, 0.5];
 
 /// Both flows' edits at one inversion depth.
 #[derive(Debug, Clone, Serialize)]
@@ -162,8 +163,8 @@ pub struct FlowOutcome {
     /// The solver study, when asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub solvers: Vec<SolverPoint>,
-    /// Both flows' edits at each inversion depth of [`T_EDIT_GRID`] (with
-    /// the solver study).
+    /// Both flows' edits at full inversion and at each depth of
+    /// [`T_EDIT_GRID`] (with the solver study).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub t_edit: Vec<TEditPoint>,
 }
@@ -374,15 +375,24 @@ fn mean_sq(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
         / a.len().max(1) as f64
 }
 
-/// The error every cell shares: the mean of (edit − truth) over cells,
-/// squared and averaged over features. The total MSE is this plus the
-/// variance of the per-cell errors.
-fn shared_error(edit: &Array2<f32>, truth: &Array2<f32>) -> f64 {
-    let diff = edit - truth;
-    match diff.mean_axis(Axis(0)) {
-        Some(m) => m.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / m.len().max(1) as f64,
-        None => 0.0,
+/// Scores the inversion-depth study; full inversion is the run's own edit.
+fn depth_points(
+    edits: &FlowEdits,
+    mse: &dyn Fn(&Array2<f32>, &str) -> Result<f64>,
+) -> Result<Vec<TEditPoint>> {
+    if edits.depths.is_empty() {
+        return Ok(Vec::new());
     }
+    std::iter::once((0.0, &edits.cbm_edit, &edits.vanilla_edit))
+        .chain(edits.depths.iter().map(|(t, c, v)| (*t, c, v)))
+        .map(|(t_edit, cbm_at, vanilla_at)| {
+            Ok(TEditPoint {
+                t_edit,
+                cbm_fm_edit_mse: mse(cbm_at, "CBM-FM edits")?,
+                vanilla_fm_edit_mse: mse(vanilla_at, "vanilla FM edits")?,
+            })
+        })
+        .collect()
 }
 
 /// Scores the solver study: against the truth, against 1000-step Euler
@@ -602,6 +612,15 @@ pub fn run(
             &keys,
         )?)
     };
+    // The part of an error every cell shares (the held-out cell type moved
+    // by the wrong amount) is the squared distance of the means, per
+    // feature; the rest of the cell-level MSE is cell-to-cell.
+    let source64 = as_f64(&source);
+    let control = Points::new("unedited cells", &source64, d)?;
+    let shared_mse = |a: &Array2<f32>, what: &str| -> Result<f64> {
+        let v = as_f64(a);
+        Ok(mean_metrics(&truth, &Points::new(what, &v, d)?, &control)?.mse_means)
+    };
 
     // Concept recovery on cells the model never saw.
     let enc_twins = model.encode(twins.view())?;
@@ -661,24 +680,14 @@ pub fn run(
                 cbm_fm_decode_mse: mse(&f.cbm_decode, "CBM-FM decodes")?,
                 vanilla_fm_edit_mse: mse(&f.vanilla_edit, "vanilla FM edits")?,
                 vanilla_fm_decode_mse: mse(&f.vanilla_decode, "vanilla FM decodes")?,
-                cbm_fm_edit_shared_mse: shared_error(&f.cbm_edit, &twins),
-                vanilla_fm_edit_shared_mse: shared_error(&f.vanilla_edit, &twins),
+                cbm_fm_edit_shared_mse: shared_mse(&f.cbm_edit, "CBM-FM edits")?,
+                vanilla_fm_edit_shared_mse: shared_mse(&f.vanilla_edit, "vanilla FM edits")?,
                 cbm_fm_vs_vanilla_fm_mse: mean_sq(&f.cbm_edit, &f.vanilla_edit),
                 evaluations_per_cell: f.evaluations,
                 train_seconds: f.seconds,
                 edit_cells_per_second: f.edit_cells_per_second,
                 solvers: solver_points(&f.study, &source, &mse)?,
-                t_edit: f
-                    .depths
-                    .iter()
-                    .map(|(t_edit, cbm_at, vanilla_at)| {
-                        Ok(TEditPoint {
-                            t_edit: *t_edit,
-                            cbm_fm_edit_mse: mse(cbm_at, "CBM-FM edits")?,
-                            vanilla_fm_edit_mse: mse(vanilla_at, "vanilla FM edits")?,
-                        })
-                    })
-                    .collect::<Result<_>>()?,
+                t_edit: depth_points(&f, &mse)?,
             }),
             None => None,
         },
@@ -691,25 +700,4 @@ pub fn run(
         cells_per_second: cells_trained as f64 / train_seconds.max(1e-9),
     };
     Ok((outcome, history))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::array;
-
-    #[test]
-    fn shared_error_is_the_squared_mean_error_and_splits_the_mse() {
-        let truth = array![[0.0f32, 1.0], [2.0, -1.0], [4.0, 0.5]];
-        // Every cell off by (+0.5, −1.0), plus cell-specific noise that
-        // averages to zero.
-        let noise = array![[0.1f32, -0.2], [-0.3, 0.4], [0.2, -0.2]];
-        let edit = &truth + &array![[0.5f32, -1.0]] + &noise;
-        let shared = shared_error(&edit, &truth);
-        assert!((shared - (0.25 + 1.0) / 2.0).abs() < 1e-6, "{shared}");
-        // MSE = shared part + variance of the per-cell errors.
-        let per_cell = noise.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / noise.len() as f64;
-        assert!((mean_sq(&edit, &truth) - (shared + per_cell)).abs() < 1e-6);
-        assert_eq!(shared_error(&truth, &truth), 0.0);
-    }
 }

@@ -135,32 +135,36 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     if let Some(f) = &outcome.flow {
         text.push_str(&format!(
             "\n\nflow matching ({:.0} s, {:.0} velocity evaluations per edited cell)\n\
-             {:<34} {:>10} {:>10} {:>10}\n\
-             {:<34} {:>10.5} {:>10.5} {:>10.5}\n\
-             {:<34} {:>10.5} {:>10.5} {:>10.5}\n\
-             {:<34} {:>10.5}\n{:<34} {:>10.5}\n\
-             {:<34} {:>10.5}",
-            f.train_seconds,
-            f.evaluations_per_cell,
-            "",
-            "MSE",
-            "shared",
-            "per cell",
-            "scCBGM-FM edit",
-            f.cbm_fm_edit_mse,
-            f.cbm_fm_edit_shared_mse,
-            f.cbm_fm_edit_mse - f.cbm_fm_edit_shared_mse,
-            "vanilla FM edit (observed concepts)",
-            f.vanilla_fm_edit_mse,
-            f.vanilla_fm_edit_shared_mse,
-            f.vanilla_fm_edit_mse - f.vanilla_fm_edit_shared_mse,
-            "scCBGM-FM decode",
-            f.cbm_fm_decode_mse,
-            "vanilla FM decode",
-            f.vanilla_fm_decode_mse,
-            "scCBGM-FM edit vs vanilla FM edit",
-            f.cbm_fm_vs_vanilla_fm_mse,
+             {:<34} {:>10} {:>10} {:>10}",
+            f.train_seconds, f.evaluations_per_cell, "", "MSE", "shared", "per cell"
         ));
+        for (label, total, shared) in [
+            (
+                "scCBGM-FM edit",
+                f.cbm_fm_edit_mse,
+                f.cbm_fm_edit_shared_mse,
+            ),
+            (
+                "vanilla FM edit (observed concepts)",
+                f.vanilla_fm_edit_mse,
+                f.vanilla_fm_edit_shared_mse,
+            ),
+        ] {
+            let per_cell = total - shared;
+            text.push_str(&format!(
+                "\n{label:<34} {total:>10.5} {shared:>10.5} {per_cell:>10.5}"
+            ));
+        }
+        for (label, value) in [
+            ("scCBGM-FM decode", f.cbm_fm_decode_mse),
+            ("vanilla FM decode", f.vanilla_fm_decode_mse),
+            (
+                "scCBGM-FM edit vs vanilla FM edit",
+                f.cbm_fm_vs_vanilla_fm_mse,
+            ),
+        ] {
+            text.push_str(&format!("\n{label:<34} {value:>10.5}"));
+        }
         if !f.t_edit.is_empty() {
             text.push_str(&format!(
                 "\n\ninversion depth (edit MSE)\n{:<10} {:>10} {:>10}",
