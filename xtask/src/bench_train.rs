@@ -10,10 +10,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Result;
-use conceptlab_core::ode::Solver;
 use conceptlab_core::random::{standard_normal, stream_rng};
 use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
 use conceptlab_models::{ConceptData, Dims, ScCbgm, ScCbgmConfig, TrainConfig};
+use conceptlab_nn::ode::Solver;
 use ndarray::Array2;
 use rand::Rng as _;
 use serde_json::json;
@@ -122,12 +122,12 @@ fn run_flow(args: &RunArgs) -> Result<()> {
             &normal(n_warm, FLOW_C_DIM),
             &train,
             0,
-            &mut |_, _, _| {},
+            &mut |_| {},
         )?;
         let n = batch * args.steps;
         let (x, c) = (normal(n, 128), normal(n, FLOW_C_DIM));
         let start = Instant::now();
-        flow.fit(&x, &c, &train, 1, &mut |_, _, _| {})?;
+        flow.fit(&x, &c, &train, 1, &mut |_| {})?;
         (n, start.elapsed().as_secs_f64())
     };
     println!(

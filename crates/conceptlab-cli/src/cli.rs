@@ -170,8 +170,8 @@ pub enum SolverArg {
 }
 
 impl SolverArgs {
-    pub fn solver(&self) -> conceptlab_core::ode::Solver {
-        use conceptlab_core::ode::Solver;
+    pub fn solver(&self) -> conceptlab_nn::ode::Solver {
+        use conceptlab_nn::ode::Solver;
         match self.solver {
             SolverArg::Euler => Solver::Euler,
             SolverArg::Midpoint => Solver::Midpoint,

@@ -1,6 +1,6 @@
 //! Training progress: an indicatif bar on a terminal, log lines otherwise.
 
-use conceptlab_models::EpochRecord;
+use conceptlab_models::EpochReport;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A bar over `len` steps drawn with `template`, hidden when stderr is not a
@@ -35,38 +35,28 @@ impl TrainingProgress {
         TrainingProgress { bar }
     }
 
-    /// Shows one finished epoch.
-    pub fn epoch(&self, record: &EpochRecord) {
-        let val = record
-            .validation
-            .map_or(String::new(), |v| format!(" val {:.4}", v.total));
-        let f1 = record
-            .validation_concept_f1
-            .unwrap_or(record.train_concept_f1);
-        self.bar.set_message(format!(
-            "loss {:.4}{val} concept F1 {f1:.3} lr {:.2e}",
-            record.train.total, record.lr
-        ));
+    /// Shows one finished epoch (of any model: every training loop reports
+    /// the same [`EpochReport`]).
+    pub fn epoch(&self, report: &EpochReport) {
+        let mut message = format!("loss {:.4}", report.train_loss);
+        if let Some(v) = report.validation_loss {
+            message.push_str(&format!(" val {v:.4}"));
+        }
+        for (name, value) in &report.scores {
+            message.push_str(&format!(" {name} {value:.3}"));
+        }
+        message.push_str(&format!(" lr {:.2e}", report.lr));
+        self.bar.set_message(message);
         self.bar.inc(1);
         if self.bar.is_hidden() {
             tracing::debug!(
-                epoch = record.epoch,
-                loss = record.train.total,
-                validation = record.validation.map(|v| v.total),
-                concept_f1 = f1,
-                lr = record.lr,
+                epoch = report.epoch,
+                loss = report.train_loss,
+                validation = report.validation_loss,
+                scores = ?report.scores,
+                lr = report.lr,
                 "epoch"
             );
-        }
-    }
-
-    /// Shows one finished epoch of a flow's training.
-    pub fn flow_epoch(&self, epoch: usize, loss: f64, validation: Option<f64>) {
-        let val = validation.map_or(String::new(), |v| format!(" val {v:.4}"));
-        self.bar.set_message(format!("loss {loss:.4}{val}"));
-        self.bar.inc(1);
-        if self.bar.is_hidden() {
-            tracing::debug!(epoch, loss, validation, "flow epoch");
         }
     }
 

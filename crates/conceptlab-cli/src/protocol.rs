@@ -8,16 +8,16 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use conceptlab_core::ode::Solver;
 use conceptlab_core::random::stream_rng;
 use conceptlab_core::{DenseArray, Matrix, NumVec};
 use conceptlab_eval::{Points, cell_level_mse, concept_score, mean_metrics};
 use conceptlab_models::flow::cbm::{self, ConceptSource};
 use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
 use conceptlab_models::{
-    ConceptData, ConceptModel, EpochRecord, History, PreprocessConfig, Preprocessor, Residual,
-    ScCbgm, ScCbgmConfig, TrainConfig,
+    ConceptData, ConceptModel, EpochReport, History, Observer, PreprocessConfig, Preprocessor,
+    Residual, ScCbgm, ScCbgmConfig, TrainConfig,
 };
+use conceptlab_nn::ode::Solver;
 use conceptlab_synth::{
     Amount, ConceptTable, Corruption, Intervention, Role, SynthDataset, corrupt,
 };
@@ -197,8 +197,13 @@ fn flow_counterfactuals(
 ) -> Result<FlowEdits> {
     let started = Instant::now();
     let progress = |name: &'static str| {
-        move |epoch: usize, loss: f64, val: Option<f64>| {
-            tracing::debug!(epoch, loss, validation = val, "{name}");
+        move |r: &EpochReport| {
+            tracing::debug!(
+                r.epoch,
+                r.train_loss,
+                validation = r.validation_loss,
+                "{name}"
+            );
         }
     };
     let d = features.ncols();
@@ -479,7 +484,7 @@ pub fn run(
     interventions: &[Intervention],
     prepared: &Prepared,
     setup: &Setup,
-    observer: &mut dyn FnMut(&EpochRecord),
+    observer: &mut Observer,
 ) -> Result<(Outcome, History)> {
     let Some(iv) = interventions.get(setup.intervention) else {
         bail!(

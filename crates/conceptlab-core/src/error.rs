@@ -53,7 +53,4 @@ pub enum CoreError {
     /// An obs column that cannot be turned into a concept as requested.
     #[error("concept column `{column}`: {reason}")]
     InvalidConcept { column: String, reason: String },
-    /// A tensor operation failed (shape mismatch inside a model, device error).
-    #[error("tensor operation failed: {0}")]
-    Tensor(String),
 }

@@ -1,4 +1,5 @@
-//! Core data structures and numerical building blocks of conceptlab.
+//! The data model, seeded randomness, linear algebra and preprocessing of
+//! conceptlab. No tensors here: the candle blocks live in `conceptlab-nn`.
 //!
 //! This crate holds the in-memory representation of an annotated single-cell
 //! data set ([`CellData`]) that every other crate works on. It performs no file
@@ -12,8 +13,6 @@
 pub mod data;
 mod error;
 pub mod linalg;
-pub mod nn;
-pub mod ode;
 pub mod preprocess;
 pub mod random;
 

@@ -12,6 +12,52 @@ use rand::SeedableRng;
 use rand::distr::Distribution;
 use rand_distr::{Gamma, StandardNormal};
 
+/// Every stream of the house, in one place. Under one seed, each purpose owns
+/// its streams, so that adding a use of randomness never shifts another's
+/// draws (and seeded checkpoints stay byte-identical across versions).
+///
+/// | purpose | stream(s) | seed |
+/// |---|---|---|
+/// | synthetic parameters | 0 | generator seed |
+/// | synthetic cell `n`: assignments, concepts, library | `1 + 2n` | generator seed |
+/// | synthetic cell `n`: per-gene noise, exogenous uniforms | `2 + 2n` | generator seed |
+/// | zero-shot benchmark split | `u64::MAX − 1` | generator seed |
+/// | concept corruption (benchmark) | `u64::MAX − 7` | run seed |
+/// | stratified split, stratum of rank `s` | `s` | run seed |
+/// | PCA: randomized sketch; completion of rank-deficient components | 0; 1 | run seed |
+/// | model weights | [`streams::INIT`] | run seed |
+/// | training epoch `e`: shuffling, noise, dropout | [`streams::EPOCH_BASE`] `+ e` | run seed |
+/// | flow validation noise | [`streams::VALIDATION_NOISE`] | run seed |
+/// | flow validation split | [`streams::SHUFFLED_SPLIT`] | run seed ^ [`streams::SHUFFLED_SPLIT_SALT`] |
+/// | flow decode noise, chunk `k` | [`streams::DECODE_NOISE_BASE`] `+ k` | sampling seed |
+pub mod streams {
+    /// A model's initial weights.
+    pub const INIT: u64 = 0;
+    /// Training epoch `e` draws from stream `EPOCH_BASE + e`.
+    pub const EPOCH_BASE: u64 = 1 << 20;
+    /// The fixed noise a flow's validation loss is scored with (fixed, so
+    /// the early-stopping signal is not noisier than it must be).
+    pub const VALIDATION_NOISE: u64 = (1 << 20) - 2;
+    /// The shuffled (unstratified) validation split: stream 1 of the seed
+    /// xored with this salt.
+    pub const SHUFFLED_SPLIT_SALT: u64 = 0x5eed;
+    pub const SHUFFLED_SPLIT: u64 = 1;
+    /// Starting noise of chunk `k` of a decode from fresh noise.
+    pub const DECODE_NOISE_BASE: u64 = 1 << 21;
+    /// The benchmark's concept corruption (far from the generator's cell streams).
+    pub const CORRUPTION: u64 = u64::MAX - 7;
+    /// The synthetic benchmark's zero-shot split.
+    pub const BENCHMARK_SPLIT: u64 = u64::MAX - 1;
+    /// Synthetic cell `n`'s assignments, concepts and library offset.
+    pub fn synth_assignment(n: usize) -> u64 {
+        1 + 2 * n as u64
+    }
+    /// Synthetic cell `n`'s per-gene noise and exogenous uniforms.
+    pub fn synth_noise(n: usize) -> u64 {
+        2 + 2 * n as u64
+    }
+}
+
 /// The generator type used throughout the workspace.
 pub type Rng = rand_chacha::ChaCha8Rng;
 

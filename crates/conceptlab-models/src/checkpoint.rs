@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::nn::serialize_tensors;
 use conceptlab_core::preprocess::ConceptGroup;
+use conceptlab_nn::serialize_tensors;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 

@@ -99,6 +99,15 @@ impl ConceptData {
     }
 }
 
+impl crate::train::Rows for ConceptData {
+    fn n_rows(&self) -> usize {
+        self.n_cells()
+    }
+    fn select(&self, rows: &[usize]) -> Self {
+        ConceptData::select(self, rows)
+    }
+}
+
 /// The first (row, column) holding NaN or ±∞.
 pub fn first_non_finite(x: ArrayView2<f32>) -> Option<(usize, usize)> {
     x.indexed_iter()

@@ -3,9 +3,12 @@ use thiserror::Error;
 /// Errors of model construction, training, inference and checkpoints.
 #[derive(Debug, Error)]
 pub enum ModelError {
-    /// A tensor operation or data-container invariant failed.
+    /// A data-container invariant failed (the data handed in).
     #[error(transparent)]
     Core(#[from] conceptlab_core::CoreError),
+    /// A tensor computation failed, or was handed invalid input.
+    #[error(transparent)]
+    Nn(#[from] conceptlab_nn::NnError),
     /// Inputs disagree with the model or with each other.
     #[error("{0}")]
     Input(String),
@@ -28,7 +31,7 @@ pub enum ModelError {
 
 impl From<candle_core::Error> for ModelError {
     fn from(err: candle_core::Error) -> Self {
-        ModelError::Core(err.into())
+        ModelError::Nn(err.into())
     }
 }
 
@@ -40,7 +43,8 @@ impl ModelError {
             ModelError::Input(_) | ModelError::Config(_) | ModelError::Checkpoint { .. } => true,
             // Data-container invariants are violated by the data handed in;
             // a failed tensor operation is ours.
-            ModelError::Core(e) => !matches!(e, conceptlab_core::CoreError::Tensor(_)),
+            ModelError::Core(_) => true,
+            ModelError::Nn(e) => !matches!(e, conceptlab_nn::NnError::Tensor(_)),
             ModelError::Diverged { .. } => false,
         }
     }

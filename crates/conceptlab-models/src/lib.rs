@@ -16,7 +16,7 @@ pub mod flow;
 mod model;
 pub mod pipeline;
 pub mod sccbgm;
-mod train;
+pub mod train;
 
 pub use data::{ConceptData, first_non_finite};
 pub use error::ModelError;
@@ -25,4 +25,4 @@ pub use pipeline::{Normalize, PreprocessConfig, Preprocessor};
 pub use sccbgm::{
     DecoderKind, Dims, EpochRecord, History, LossTerms, Orthogonality, ScCbgm, ScCbgmConfig,
 };
-pub use train::TrainConfig;
+pub use train::{EpochReport, Observer, TrainConfig};

@@ -72,13 +72,9 @@ struct CellState {
     libsize: f64,
 }
 
-fn assignment_stream(n: usize) -> u64 {
-    1 + 2 * n as u64
-}
-
-fn noise_stream(n: usize) -> u64 {
-    2 + 2 * n as u64
-}
+use conceptlab_core::random::streams::{
+    synth_assignment as assignment_stream, synth_noise as noise_stream,
+};
 
 fn logit(p: f64) -> f64 {
     ((p + 1e-8) / (1.0 - p + 1e-8)).ln()

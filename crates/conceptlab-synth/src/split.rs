@@ -7,9 +7,9 @@ use rand::seq::SliceRandom;
 
 use crate::{SynthDataset, SynthError, counterfactual};
 
-/// The stream the split draws from (cells use streams 1 to 2n; this one is
-/// far above any data set's cells).
-const SPLIT_STREAM: u64 = u64::MAX - 1;
+// The stream the split draws from (cells use streams 1 to 2n; this one is
+// far above any data set's cells).
+use conceptlab_core::random::streams::BENCHMARK_SPLIT as SPLIT_STREAM;
 
 /// The role of a generated cell in one intervention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -198,8 +198,8 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     crate::output::emit(&text)
 }
 
-fn solver_name(solver: &conceptlab_core::ode::Solver) -> String {
-    use conceptlab_core::ode::Solver;
+fn solver_name(solver: &conceptlab_nn::ode::Solver) -> String {
+    use conceptlab_nn::ode::Solver;
     match solver {
         Solver::Euler => "euler".into(),
         Solver::Midpoint => "midpoint".into(),

@@ -295,7 +295,7 @@ fn train_flow(
         annotations,
         &train,
         settings.seed,
-        &mut |epoch, loss, val| progress.flow_epoch(epoch, loss, val),
+        &mut |r| progress.epoch(r),
     )?;
     progress.finish();
     tracing::info!(

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{FlowHistory, FlowMatcher, Sampling};
 use crate::ModelError;
 use crate::model::{ConceptModel, Encoding, intervene_on};
-use crate::train::TrainConfig;
+use crate::train::{Observer, TrainConfig};
 
 /// Where the known part of the condition comes from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +95,7 @@ pub fn fit(
     annotations: Option<Annotations>,
     train: &TrainConfig,
     seed: u64,
-    observer: &mut dyn FnMut(usize, f64, Option<f64>),
+    observer: &mut Observer,
 ) -> Result<FlowHistory, ModelError> {
     check(model, flow)?;
     let cond = condition(&model.encode(x.view())?, annotations)?;

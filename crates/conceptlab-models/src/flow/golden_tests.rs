@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::nn::{Adam, AdamConfig};
-use conceptlab_core::ode::{Solver, integrate};
 use conceptlab_core::random::stream_rng;
+use conceptlab_nn::ode::{Solver, integrate};
+use conceptlab_nn::{Adam, AdamConfig};
 use serde_json::Value;
 
 use crate::convert::golden::assert_close;
@@ -92,10 +92,10 @@ fn euler_decode_and_edit_match_pytorch() {
     let b = x0.dims()[0];
     let field = |cond: Tensor| {
         let net = &net;
-        move |t: f64, x: &Tensor| -> Result<Tensor, conceptlab_core::CoreError> {
+        move |t: f64, x: &Tensor| -> Result<Tensor, conceptlab_nn::NnError> {
             let tt = Tensor::full(t as f32, (b, 1), &Device::Cpu)?;
             net.forward(x, &tt, Some(&cond), None)
-                .map_err(|e| conceptlab_core::CoreError::Tensor(e.to_string()))
+                .map_err(|e| conceptlab_nn::NnError::Tensor(e.to_string()))
         }
     };
     let (decoded, _) = integrate(&mut field(c.clone()), &x0, 0.0, 1.0, Solver::Euler, n).unwrap();

@@ -6,29 +6,21 @@
 //! condition, then forward under the edited one: the cell's individual
 //! position in the noise space is kept. `Decode` starts from fresh noise.
 
-use std::time::Instant;
-
 use candle_core::{Device, Tensor};
-use conceptlab_core::nn::{Adam, AdamConfig, default_device};
-use conceptlab_core::ode::{Solver, integrate};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng};
+use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_nn::default_device;
+use conceptlab_nn::ode::{Solver, integrate};
 use ndarray::{Array2, ArrayView2, Axis, s};
 use rand::Rng as _;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::network::{FOURIER_BUFFER, VelocityDims, VelocityNet, flow_matching_loss};
 use crate::ModelError;
 use crate::convert::{to_array, to_tensor};
-use crate::train::{EarlyStopping, TrainConfig, batches, epoch_rng};
+use crate::train::{self, Objective, Observer, Rows, Split, Summary, TrainConfig};
 
 /// Rows integrated together: bounds memory for any number of cells.
 const ODE_CHUNK: usize = 1024;
-/// Stream of the noise used to score the validation split (fixed, so the
-/// early-stopping signal is not noisier than it must be).
-const VALIDATION_NOISE_STREAM: u64 = (1 << 20) - 2;
-const INIT_STREAM: u64 = 0;
-const SPLIT_STREAM_SALT: u64 = 0x5eed;
 
 /// The velocity network's size and the classifier-free guidance settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +104,37 @@ pub struct Sampling {
     pub seed: u64,
 }
 
+/// Cells and their conditions, row by row.
+pub struct Paired {
+    x: Array2<f32>,
+    cond: Array2<f32>,
+}
+
+impl Rows for Paired {
+    fn n_rows(&self) -> usize {
+        self.x.nrows()
+    }
+    fn select(&self, rows: &[usize]) -> Self {
+        Paired {
+            x: self.x.select(Axis(0), rows),
+            cond: self.cond.select(Axis(0), rows),
+        }
+    }
+}
+
+/// The mean flow-matching loss of a pass over cells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowLoss(pub f64);
+
+impl Summary for FlowLoss {
+    fn total(&self) -> f64 {
+        self.0
+    }
+    fn non_finite(&self) -> Option<(&'static str, f64)> {
+        (!self.0.is_finite()).then_some(("flow matching", self.0))
+    }
+}
+
 /// A trained (or fresh) conditional flow.
 #[derive(Debug)]
 pub struct FlowMatcher {
@@ -125,6 +148,51 @@ fn normal(rng: &mut Rng, rows: usize, cols: usize, device: &Device) -> Result<Te
         .map(|_| standard_normal(rng) as f32)
         .collect();
     Ok(Tensor::from_vec(v, (rows, cols), device)?)
+}
+
+impl Objective for FlowMatcher {
+    type Data = Paired;
+    type Summary = FlowLoss;
+    /// The loss summed over cells.
+    type Accumulator = f64;
+
+    fn params(&self) -> &conceptlab_nn::ParamSet {
+        &self.net.params
+    }
+
+    fn batch_loss(
+        &self,
+        data: &Paired,
+        batch: &[usize],
+        rng: &mut Rng,
+        sum: &mut f64,
+    ) -> Result<Tensor, ModelError> {
+        let xb = to_tensor(data.x.select(Axis(0), batch).view(), &self.device)?;
+        let cb = to_tensor(data.cond.select(Axis(0), batch).view(), &self.device)?;
+        let loss = self.batch_loss(&xb, &cb, rng, true)?;
+        *sum += loss.to_scalar::<f32>()? as f64 * batch.len() as f64;
+        Ok(loss)
+    }
+
+    fn summarize(sum: f64, n_cells: usize) -> FlowLoss {
+        FlowLoss(sum / n_cells as f64)
+    }
+
+    fn validate(&self, data: &Paired, seed: u64) -> Result<FlowLoss, ModelError> {
+        let mut rng = stream_rng(seed, streams::VALIDATION_NOISE);
+        let mut total = 0.0;
+        let n = data.n_rows();
+        for start in (0..n).step_by(ODE_CHUNK) {
+            let end = (start + ODE_CHUNK).min(n);
+            let xb = to_tensor(data.x.slice(s![start..end, ..]), &self.device)?;
+            let cb = to_tensor(data.cond.slice(s![start..end, ..]), &self.device)?;
+            total += self
+                .batch_loss(&xb, &cb, &mut rng, false)?
+                .to_scalar::<f32>()? as f64
+                * (end - start) as f64;
+        }
+        Ok(FlowLoss(total / n as f64))
+    }
 }
 
 impl FlowMatcher {
@@ -152,7 +220,7 @@ impl FlowMatcher {
             dims,
             config.dropout,
             &device,
-            &mut stream_rng(seed, INIT_STREAM),
+            &mut stream_rng(seed, streams::INIT),
         )?;
         Ok(FlowMatcher {
             config,
@@ -236,17 +304,16 @@ impl FlowMatcher {
     }
 
     /// Trains on data `x` (cells × x_dim) with conditions `cond` (cells ×
-    /// c_dim), holding out a random validation split for early stopping and
-    /// keeping the best weights. Returns (train, validation) loss per epoch.
+    /// c_dim), holding out a shuffled validation split for early stopping and
+    /// keeping the best weights.
     pub fn fit(
         &mut self,
         x: &Array2<f32>,
         cond: &Array2<f32>,
         train: &TrainConfig,
         seed: u64,
-        observer: &mut dyn FnMut(usize, f64, Option<f64>),
+        observer: &mut Observer,
     ) -> Result<FlowHistory, ModelError> {
-        train.validate()?;
         if x.nrows() != cond.nrows() {
             return Err(ModelError::Input(format!(
                 "{} cells but {} conditions",
@@ -254,88 +321,20 @@ impl FlowMatcher {
                 cond.nrows()
             )));
         }
-        let n = x.nrows();
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut stream_rng(seed ^ SPLIT_STREAM_SALT, 1));
-        let n_val = if n >= 20 {
-            (n as f64 * train.validation_fraction).round() as usize
-        } else {
-            0
+        let data = Paired {
+            x: x.clone(),
+            cond: cond.clone(),
         };
-        let (val_idx, train_idx) = order.split_at(n_val);
-        let (xt, ct) = (
-            x.select(Axis(0), train_idx),
-            cond.select(Axis(0), train_idx),
-        );
-        let val = (!val_idx.is_empty())
-            .then(|| (x.select(Axis(0), val_idx), cond.select(Axis(0), val_idx)));
-        let batch_size = train.effective_batch_size(train_idx.len());
-        let mut adam = Adam::new(
-            &self.net.params,
-            AdamConfig {
-                lr: train.lr,
-                ..AdamConfig::default()
-            },
-        );
-        let mut history = Vec::new();
-        let mut stopping = EarlyStopping::new(val.is_some().then_some(train.patience));
-        for epoch in 0..train.max_epochs {
-            let started = Instant::now();
-            adam.set_lr(train.lr * train.lr_gamma.powi(epoch as i32));
-            let mut rng = epoch_rng(seed, epoch);
-            let mut rows: Vec<usize> = (0..xt.nrows()).collect();
-            rows.shuffle(&mut rng);
-            let mut sum = 0.0;
-            for batch in batches(&rows, batch_size) {
-                let xb = to_tensor(xt.select(Axis(0), batch).view(), &self.device)?;
-                let cb = to_tensor(ct.select(Axis(0), batch).view(), &self.device)?;
-                let loss = self.batch_loss(&xb, &cb, &mut rng, true)?;
-                adam.step(&self.net.params, &loss.backward()?)?;
-                sum += loss.to_scalar::<f32>()? as f64 * batch.len() as f64;
-            }
-            let train_loss = sum / xt.nrows() as f64;
-            if !train_loss.is_finite() {
-                return Err(ModelError::Diverged {
-                    epoch,
-                    term: "flow matching",
-                    value: train_loss,
-                });
-            }
-            let val_loss = match &val {
-                Some((xv, cv)) => {
-                    let mut rng = stream_rng(seed, VALIDATION_NOISE_STREAM);
-                    let mut total = 0.0;
-                    for start in (0..xv.nrows()).step_by(ODE_CHUNK) {
-                        let end = (start + ODE_CHUNK).min(xv.nrows());
-                        let xb = to_tensor(xv.slice(s![start..end, ..]), &self.device)?;
-                        let cb = to_tensor(cv.slice(s![start..end, ..]), &self.device)?;
-                        total += self
-                            .batch_loss(&xb, &cb, &mut rng, false)?
-                            .to_scalar::<f32>()? as f64
-                            * (end - start) as f64;
-                    }
-                    Some(total / xv.nrows() as f64)
-                }
-                None => None,
-            };
-            tracing::trace!(
-                epoch,
-                seconds = started.elapsed().as_secs_f64(),
-                "flow epoch"
-            );
-            observer(epoch, train_loss, val_loss);
-            history.push((train_loss, val_loss));
-            if stopping.observe(epoch, val_loss.unwrap_or(train_loss), &self.net.params)? {
-                break;
-            }
-        }
-        let best_epoch = stopping.best_epoch();
-        stopping.restore(&self.net.params)?;
+        let run = train::fit(&*self, &data, Split::Shuffled, train, seed, observer)?;
         Ok(FlowHistory {
-            epochs: history,
-            best_epoch,
-            n_train: train_idx.len(),
-            n_validation: val_idx.len(),
+            epochs: run
+                .epochs
+                .iter()
+                .map(|e| (e.train.0, e.validation.map(|v| v.0)))
+                .collect(),
+            best_epoch: run.best_epoch,
+            n_train: run.n_train,
+            n_validation: run.n_validation,
         })
     }
 
@@ -366,7 +365,7 @@ impl FlowMatcher {
     ) -> Result<(Tensor, usize), ModelError> {
         let mut field = |t: f64, x: &Tensor| {
             self.velocity(x, t, cond)
-                .map_err(|e| conceptlab_core::CoreError::Tensor(e.to_string()))
+                .map_err(|e| conceptlab_nn::NnError::Tensor(e.to_string()))
         };
         let (out, stats) = integrate(&mut field, x, t0, t1, solver, steps)?;
         Ok((out, stats.evaluations))
@@ -423,7 +422,7 @@ impl FlowMatcher {
                     (z, t_edit, used)
                 }
                 FlowMode::Decode => {
-                    let mut rng = stream_rng(seed, (1 << 21) + k as u64);
+                    let mut rng = stream_rng(seed, streams::DECODE_NOISE_BASE + k as u64);
                     (
                         normal(&mut rng, end - start, x.ncols(), &self.device)?,
                         0.0,

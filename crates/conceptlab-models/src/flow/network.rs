@@ -4,8 +4,8 @@
 //! and a small-gain output layer.
 
 use candle_core::{D, Device, Tensor};
-use conceptlab_core::nn::{Dropout, LayerNorm, Linear, ParamSet, xavier_uniform};
 use conceptlab_core::random::{Rng, standard_normal};
+use conceptlab_nn::{Dropout, LayerNorm, Linear, ParamSet, xavier_uniform};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -88,7 +88,7 @@ impl VelocityNet {
         let t2 = p.linear("t_mapper.2", e, e, rng)?;
         let mut blocks = Vec::with_capacity(n_layers);
         for i in 0..n_layers {
-            let (w, _) = conceptlab_core::nn::linear_init(rng, e, e);
+            let (w, _) = conceptlab_nn::linear_init(rng, e, e);
             blocks.push(FlowBlock {
                 linear: p.linear_with(&format!("layers.{i}.linear"), e, e, w, vec![0.0; e])?,
                 norm: p.layer_norm(&format!("layers.{i}.norm"), e)?,
@@ -175,5 +175,5 @@ pub fn flow_matching_loss(
     let xt = (x0.broadcast_mul(&(1.0 - t)?)? + x1.broadcast_mul(t)?)?;
     let target = (x1 - x0)?;
     let v = net.forward(&xt, t, c, rng)?;
-    Ok(conceptlab_core::nn::loss::mse(&v, &target)?)
+    Ok(conceptlab_nn::loss::mse(&v, &target)?)
 }

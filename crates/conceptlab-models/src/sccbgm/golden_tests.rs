@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::nn::{Adam, AdamConfig};
 use conceptlab_core::random::stream_rng;
+use conceptlab_nn::{Adam, AdamConfig};
 use indexmap::IndexMap;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! MSE + β·KL + λ_c·(hard BCE + soft MSE) + λ_o·orthogonality.
 
 use candle_core::Tensor;
-use conceptlab_core::nn::loss;
+use conceptlab_nn::loss;
 use serde::{Deserialize, Serialize};
 
 use super::config::{Orthogonality, ScCbgmConfig};

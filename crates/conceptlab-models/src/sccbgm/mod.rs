@@ -7,13 +7,10 @@ mod network;
 #[cfg(test)]
 mod golden_tests;
 
-use std::time::Instant;
-
 use candle_core::{Device, Tensor};
-use conceptlab_core::nn::{Adam, AdamConfig, default_device};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng};
+use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_nn::default_device;
 use ndarray::{Array2, ArrayView2, Axis, s};
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 pub use config::{DecoderKind, Orthogonality, ScCbgmConfig};
@@ -25,8 +22,7 @@ use crate::ModelError;
 use crate::convert::{to_array, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{ConceptModel, Encoding};
-use crate::train::{EarlyStopping, F1Counts, INIT_STREAM, TrainConfig, batches, epoch_rng};
-use conceptlab_core::preprocess::stratified_split;
+use crate::train::{self, F1Counts, Objective, Observer, Split, Summary, TrainConfig, Trained};
 
 /// Rows per forward pass at inference: bounds memory on large data sets.
 const INFERENCE_CHUNK: usize = 4096;
@@ -56,6 +52,50 @@ pub struct History {
     pub batch_size: usize,
 }
 
+/// One pass over cells: mean loss terms and the concept F1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochSummary {
+    pub terms: LossTerms,
+    pub concept_f1: f64,
+}
+
+impl Summary for EpochSummary {
+    fn total(&self) -> f64 {
+        self.terms.total
+    }
+    fn non_finite(&self) -> Option<(&'static str, f64)> {
+        self.terms.non_finite()
+    }
+    fn scores(&self) -> Vec<(&'static str, f64)> {
+        vec![("concept F1", self.concept_f1)]
+    }
+}
+
+impl From<Trained<EpochSummary>> for History {
+    fn from(run: Trained<EpochSummary>) -> Self {
+        History {
+            epochs: run
+                .epochs
+                .into_iter()
+                .map(|e| EpochRecord {
+                    epoch: e.epoch,
+                    lr: e.lr,
+                    train: e.train.terms,
+                    validation: e.validation.map(|v| v.terms),
+                    train_concept_f1: e.train.concept_f1,
+                    validation_concept_f1: e.validation.map(|v| v.concept_f1),
+                    seconds: e.seconds,
+                })
+                .collect(),
+            best_epoch: run.best_epoch,
+            stopped_early: run.stopped_early,
+            n_train: run.n_train,
+            n_validation: run.n_validation,
+            batch_size: run.batch_size,
+        }
+    }
+}
+
 /// A trained (or freshly initialised) scCBGM.
 #[derive(Debug)]
 pub struct ScCbgm {
@@ -68,7 +108,7 @@ impl ScCbgm {
     /// A new model with weights drawn from `seed`.
     pub fn new(config: ScCbgmConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
         let device = default_device();
-        let mut rng = stream_rng(seed, INIT_STREAM);
+        let mut rng = stream_rng(seed, streams::INIT);
         let net = Network::new(&config, dims, &device, &mut rng)?;
         Ok(ScCbgm {
             config,
@@ -93,7 +133,7 @@ impl ScCbgm {
     }
 
     /// The parameters (for checkpoints).
-    pub fn params(&self) -> &conceptlab_core::nn::ParamSet {
+    pub fn params(&self) -> &conceptlab_nn::ParamSet {
         &self.net.params
     }
 
@@ -122,129 +162,93 @@ impl ScCbgm {
         Ok(())
     }
 
-    /// Trains on `data`, holding out a stratified validation split for early
-    /// stopping, and keeps the weights of the best validation epoch.
-    /// `observer` sees every epoch as it finishes.
+    /// Trains on `data`, holding out a validation split stratified by
+    /// hard-concept pattern for early stopping, and keeps the weights of the
+    /// best validation epoch. `observer` sees every epoch as it finishes.
     pub fn fit(
         &mut self,
         data: &ConceptData,
         train: &TrainConfig,
         seed: u64,
-        observer: &mut dyn FnMut(&EpochRecord),
+        observer: &mut Observer,
     ) -> Result<History, ModelError> {
-        train.validate()?;
         self.check_data(data)?;
-        let (train_idx, val_idx) = if data.n_cells() >= 20 {
-            stratified_split(&data.strata(), train.validation_fraction, seed)
-        } else {
-            ((0..data.n_cells()).collect(), Vec::new())
-        };
-        if train_idx.len() < 2 {
-            return Err(ModelError::Input(format!(
-                "need at least 2 training cells, have {}",
-                train_idx.len()
-            )));
-        }
-        let train_set = data.select(&train_idx);
-        let val_set = (!val_idx.is_empty()).then(|| data.select(&val_idx));
-        let batch_size = train.effective_batch_size(train_idx.len());
-        let mut adam = Adam::new(
-            &self.net.params,
-            AdamConfig {
-                lr: train.lr,
-                ..AdamConfig::default()
-            },
-        );
-        let mut history = History {
-            epochs: Vec::new(),
-            best_epoch: 0,
-            stopped_early: false,
-            n_train: train_idx.len(),
-            n_validation: val_idx.len(),
-            batch_size,
-        };
-        let mut stopping = EarlyStopping::new(val_set.is_some().then_some(train.patience));
-        for epoch in 0..train.max_epochs {
-            let started = Instant::now();
-            let lr = train.lr * train.lr_gamma.powi(epoch as i32);
-            adam.set_lr(lr);
-            let (train_terms, train_f1) = self.train_epoch(
-                &train_set,
-                batch_size,
-                &mut adam,
-                &mut epoch_rng(seed, epoch),
-            )?;
-            if let Some((term, value)) = train_terms.non_finite() {
-                return Err(ModelError::Diverged { epoch, term, value });
-            }
-            let validation = match &val_set {
-                Some(v) => Some(self.evaluate(v)?),
-                None => None,
-            };
-            let record = EpochRecord {
-                epoch,
-                lr,
-                train: train_terms,
-                validation: validation.map(|v| v.0),
-                train_concept_f1: train_f1,
-                validation_concept_f1: validation.map(|v| v.1),
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            observer(&record);
-            history.epochs.push(record);
-            let score = validation.map_or(train_terms.total, |v| v.0.total);
-            if stopping.observe(epoch, score, &self.net.params)? {
-                history.stopped_early = true;
-                break;
-            }
-        }
-        history.best_epoch = stopping.best_epoch();
-        stopping.restore(&self.net.params)?;
-        Ok(history)
+        let run = train::fit(
+            &*self,
+            data,
+            Split::Stratified(data.strata()),
+            train,
+            seed,
+            observer,
+        )?;
+        Ok(History::from(run))
     }
 
-    fn train_epoch(
+    fn check_width(&self, what: &str, got: usize, expected: usize) -> Result<(), ModelError> {
+        if got != expected {
+            return Err(ModelError::Input(format!(
+                "{what} has {got} columns, the model expects {expected}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Running totals of an epoch: loss terms weighted by batch size, F1 counts.
+#[derive(Default)]
+pub struct Totals {
+    terms: LossTerms,
+    f1: F1Counts,
+}
+
+impl Objective for ScCbgm {
+    type Data = ConceptData;
+    type Summary = EpochSummary;
+    type Accumulator = Totals;
+
+    fn params(&self) -> &conceptlab_nn::ParamSet {
+        &self.net.params
+    }
+
+    fn batch_loss(
         &self,
         data: &ConceptData,
-        batch_size: usize,
-        adam: &mut Adam,
+        batch: &[usize],
         rng: &mut Rng,
-    ) -> Result<(LossTerms, f64), ModelError> {
-        let mut order: Vec<usize> = (0..data.n_cells()).collect();
-        order.shuffle(rng);
-        let mut sum = LossTerms::default();
-        let mut f1 = F1Counts::default();
+        acc: &mut Totals,
+    ) -> Result<Tensor, ModelError> {
         let z = self.config.latent_dim;
-        let n_hard = data.n_hard;
-        for batch in batches(&order, batch_size) {
-            let x = self.tensor(data.x.select(Axis(0), batch).view())?;
-            let c = self.tensor(data.concepts.select(Axis(0), batch).view())?;
-            let o_arr = data.observed.select(Axis(0), batch);
-            let o = self.tensor(o_arr.view())?;
-            let eps = if self.config.variational {
-                let noise: Vec<f32> = (0..batch.len() * z)
-                    .map(|_| standard_normal(rng) as f32)
-                    .collect();
-                Some(Tensor::from_vec(noise, (batch.len(), z), &self.device)?)
-            } else {
-                None
-            };
-            let dropout_rng = (self.config.dropout > 0.0).then_some(&mut *rng);
-            let teacher = self.config.teacher_forcing.then_some((&c, &o));
-            let out = self.net.forward(&x, eps.as_ref(), teacher, dropout_rng)?;
-            let (total, terms) = loss::objective(&self.config, self.net.dims, &out, &x, &c, &o)?;
-            let grads = total.backward()?;
-            adam.step(&self.net.params, &grads)?;
-            sum.add_scaled(&terms, batch.len() as f64);
-            f1.add_hard(&out.concepts, &c, &o, n_hard)?;
+        let x = self.tensor(data.x.select(Axis(0), batch).view())?;
+        let c = self.tensor(data.concepts.select(Axis(0), batch).view())?;
+        let o = self.tensor(data.observed.select(Axis(0), batch).view())?;
+        let eps = if self.config.variational {
+            let noise: Vec<f32> = (0..batch.len() * z)
+                .map(|_| standard_normal(rng) as f32)
+                .collect();
+            Some(Tensor::from_vec(noise, (batch.len(), z), &self.device)?)
+        } else {
+            None
+        };
+        let dropout_rng = (self.config.dropout > 0.0).then_some(&mut *rng);
+        let teacher = self.config.teacher_forcing.then_some((&c, &o));
+        let out = self.net.forward(&x, eps.as_ref(), teacher, dropout_rng)?;
+        let (total, terms) = loss::objective(&self.config, self.net.dims, &out, &x, &c, &o)?;
+        acc.terms.add_scaled(&terms, batch.len() as f64);
+        acc.f1.add_hard(&out.concepts, &c, &o, data.n_hard)?;
+        Ok(total)
+    }
+
+    fn summarize(acc: Totals, n_cells: usize) -> EpochSummary {
+        let mut terms = LossTerms::default();
+        terms.add_scaled(&acc.terms, 1.0 / n_cells as f64);
+        EpochSummary {
+            terms,
+            concept_f1: acc.f1.f1(),
         }
-        let mut mean = LossTerms::default();
-        mean.add_scaled(&sum, 1.0 / data.n_cells() as f64);
-        Ok((mean, f1.f1()))
     }
 
     /// Loss terms (z = μ, no dropout) and concept F1 on held-out cells.
-    fn evaluate(&self, data: &ConceptData) -> Result<(LossTerms, f64), ModelError> {
+    fn validate(&self, data: &ConceptData, _seed: u64) -> Result<EpochSummary, ModelError> {
         let mut sum = LossTerms::default();
         let mut f1 = F1Counts::default();
         let n_hard = data.n_hard;
@@ -260,18 +264,12 @@ impl ScCbgm {
             sum.add_scaled(&terms, (end - start) as f64);
             f1.add_hard(&out.concepts, &c, &o, n_hard)?;
         }
-        let mut mean = LossTerms::default();
-        mean.add_scaled(&sum, 1.0 / data.n_cells().max(1) as f64);
-        Ok((mean, f1.f1()))
-    }
-
-    fn check_width(&self, what: &str, got: usize, expected: usize) -> Result<(), ModelError> {
-        if got != expected {
-            return Err(ModelError::Input(format!(
-                "{what} has {got} columns, the model expects {expected}"
-            )));
-        }
-        Ok(())
+        let mut terms = LossTerms::default();
+        terms.add_scaled(&sum, 1.0 / data.n_cells().max(1) as f64);
+        Ok(EpochSummary {
+            terms,
+            concept_f1: f1.f1(),
+        })
     }
 }
 

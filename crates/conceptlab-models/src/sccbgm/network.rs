@@ -3,8 +3,8 @@
 //! decoder that takes concepts and unknown code as separate streams.
 
 use candle_core::Tensor;
-use conceptlab_core::nn::{Dropout, Linear, MlpBlock, ParamSet, SkipBlock};
 use conceptlab_core::random::Rng;
+use conceptlab_nn::{Dropout, Linear, MlpBlock, ParamSet, SkipBlock};
 
 use super::config::{DecoderKind, ScCbgmConfig};
 use crate::ModelError;

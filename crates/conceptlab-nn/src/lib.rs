@@ -1,26 +1,39 @@
 //! Neural-network building blocks on candle.
 //!
-//! Everything here follows PyTorch's conventions (see `spec-models.md` §0) so
+//! Everything here follows PyTorch's conventions so
 //! that models trained here behave like the reference and checkpoints can be
 //! compared with it: `Linear` is initialised U(±1/√fan_in), `LayerNorm` uses
 //! eps 1e-5 and the biased variance, Adam matches `torch.optim.Adam`.
 //!
 //! Two things candle does not give us are written here:
-//! - randomness drawn from our own seeded generator ([`crate::random`]):
+//! - randomness drawn from our own seeded generator ([`conceptlab_core::random`]):
 //!   candle's CPU RNG cannot be seeded, so initial weights, dropout masks and
 //!   reparametrisation noise are drawn on our side and uploaded;
 //! - a layer norm with a backward pass and a fused, in-place Adam: candle-nn's
 //!   fast layer norm has no gradient, and its optimiser costs ~14 allocating
 //!   tensor ops per parameter per step.
+//!
+//! [`ode`] integrates `dx/dt = f(t, x)` on tensors (the flow's solvers).
+//! This is the only crate below the models that compiles candle: the data
+//! model, I/O, the generator and the metrics never see a tensor.
+
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod adam;
 mod bias;
+mod error;
 mod init;
 mod layer_norm;
 mod layers;
 pub mod loss;
+pub mod ode;
 mod params;
 mod storage;
+
+pub use error::NnError;
 
 pub use adam::{Adam, AdamConfig};
 pub use bias::add_bias;
@@ -31,13 +44,7 @@ pub use params::{ParamSet, serialize_tensors};
 
 pub use candle_core::{DType, Device, Tensor, Var};
 
-use crate::CoreError;
-
-impl From<candle_core::Error> for CoreError {
-    fn from(err: candle_core::Error) -> Self {
-        CoreError::Tensor(err.to_string())
-    }
-}
+use conceptlab_core::CoreError;
 
 /// The compute device: the first CUDA device when built with the `cuda`
 /// feature and one is present, else the CPU.
@@ -50,23 +57,19 @@ pub fn default_device() -> Device {
 }
 
 /// A row-major `rows × cols` f32 matrix as a tensor on `device`.
-pub fn matrix(
-    data: &[f32],
-    rows: usize,
-    cols: usize,
-    device: &Device,
-) -> Result<Tensor, CoreError> {
+pub fn matrix(data: &[f32], rows: usize, cols: usize, device: &Device) -> Result<Tensor, NnError> {
     if data.len() != rows * cols {
         return Err(CoreError::ShapeMismatch {
             what: "matrix buffer".into(),
             expected: format!("{rows} x {cols} = {} values", rows * cols),
             found: format!("{} values", data.len()),
-        });
+        }
+        .into());
     }
     Ok(Tensor::from_slice(data, (rows, cols), device)?)
 }
 
 /// A 2-D tensor's values, row-major.
-pub fn to_rows(t: &Tensor) -> Result<Vec<f32>, CoreError> {
+pub fn to_rows(t: &Tensor) -> Result<Vec<f32>, NnError> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }

@@ -2,7 +2,7 @@
 
 use rand::Rng as _;
 
-use crate::random::Rng;
+use conceptlab_core::random::Rng;
 
 /// `n` draws from U(lo, hi), as f32.
 pub fn uniform(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f32> {

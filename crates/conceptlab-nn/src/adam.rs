@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, bail};
 use rayon::prelude::*;
 
 use super::params::ParamSet;
-use crate::CoreError;
+use crate::NnError;
 
 /// Adam's hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,7 +74,7 @@ impl Adam {
 
     /// One update of every parameter that received a gradient. Parameters
     /// without one are left alone, as PyTorch does.
-    pub fn step(&mut self, params: &ParamSet, grads: &GradStore) -> Result<(), CoreError> {
+    pub fn step(&mut self, params: &ParamSet, grads: &GradStore) -> Result<(), NnError> {
         self.step += 1;
         let c = self.config;
         let t = self.step as i32;

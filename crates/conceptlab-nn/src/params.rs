@@ -9,8 +9,9 @@ use candle_core::{DType, Device, Tensor, Var};
 use indexmap::IndexMap;
 
 use super::layers::{LayerNorm, Linear};
-use crate::CoreError;
-use crate::random::Rng;
+use crate::NnError;
+use conceptlab_core::CoreError;
+use conceptlab_core::random::Rng;
 
 /// Trainable parameters by name.
 #[derive(Debug)]
@@ -42,11 +43,9 @@ impl ParamSet {
         name: &str,
         values: Vec<f32>,
         shape: &[usize],
-    ) -> Result<Tensor, CoreError> {
+    ) -> Result<Tensor, NnError> {
         if self.vars.contains_key(name) {
-            return Err(CoreError::Tensor(format!(
-                "parameter `{name}` defined twice"
-            )));
+            return Err(NnError::Tensor(format!("parameter `{name}` defined twice")));
         }
         let n: usize = shape.iter().product();
         if values.len() != n {
@@ -54,7 +53,8 @@ impl ParamSet {
                 what: format!("initial values of `{name}`"),
                 expected: format!("{n}"),
                 found: format!("{}", values.len()),
-            });
+            }
+            .into());
         }
         let var = Var::from_tensor(&Tensor::from_vec(values, shape, &self.device)?)?;
         let tensor = var.as_tensor().clone();
@@ -70,7 +70,7 @@ impl ParamSet {
         fan_in: usize,
         fan_out: usize,
         rng: &mut Rng,
-    ) -> Result<Linear, CoreError> {
+    ) -> Result<Linear, NnError> {
         let (w, b) = super::init::linear_init(rng, fan_in, fan_out);
         self.linear_with(prefix, fan_in, fan_out, w, b)
     }
@@ -83,14 +83,15 @@ impl ParamSet {
         fan_out: usize,
         weight: Vec<f32>,
         bias: Vec<f32>,
-    ) -> Result<Linear, CoreError> {
+    ) -> Result<Linear, NnError> {
         let name = format!("{prefix}.weight");
         if weight.len() != fan_in * fan_out {
             return Err(CoreError::ShapeMismatch {
                 what: format!("initial values of `{name}`"),
                 expected: format!("{}", fan_in * fan_out),
                 found: format!("{}", weight.len()),
-            });
+            }
+            .into());
         }
         // Stored transposed (in × out); see `Linear`.
         let mut transposed = vec![0f32; weight.len()];
@@ -106,7 +107,7 @@ impl ParamSet {
     }
 
     /// A layer norm over `dim` features (γ = 1, β = 0).
-    pub fn layer_norm(&mut self, prefix: &str, dim: usize) -> Result<LayerNorm, CoreError> {
+    pub fn layer_norm(&mut self, prefix: &str, dim: usize) -> Result<LayerNorm, NnError> {
         let gamma = self.add(&format!("{prefix}.weight"), vec![1.0; dim], &[dim])?;
         let beta = self.add(&format!("{prefix}.bias"), vec![0.0; dim], &[dim])?;
         Ok(LayerNorm::new(gamma, beta))
@@ -140,7 +141,7 @@ impl ParamSet {
     /// All parameters in the safetensors format (plus `extra` tensors, e.g.
     /// fixed buffers). The layout is a function of names, shapes and values
     /// only, so the same weights always give the same bytes.
-    pub fn to_safetensors(&self, extra: &[(String, Tensor)]) -> Result<Vec<u8>, CoreError> {
+    pub fn to_safetensors(&self, extra: &[(String, Tensor)]) -> Result<Vec<u8>, NnError> {
         let mut all: Vec<(String, Tensor)> = self
             .vars
             .iter()
@@ -153,7 +154,7 @@ impl ParamSet {
     /// Overwrites every parameter with the same-named tensor of a safetensors
     /// buffer. Every parameter must be present with its exact shape; tensors
     /// that are not parameters are returned (fixed buffers live there).
-    pub fn load_safetensors(&self, bytes: &[u8]) -> Result<IndexMap<String, Tensor>, CoreError> {
+    pub fn load_safetensors(&self, bytes: &[u8]) -> Result<IndexMap<String, Tensor>, NnError> {
         let mut tensors: IndexMap<String, Tensor> =
             candle_core::safetensors::load_buffer(bytes, &self.device)?
                 .into_iter()
@@ -161,7 +162,7 @@ impl ParamSet {
         tensors.sort_keys();
         for (name, var) in &self.vars {
             let Some(t) = tensors.shift_remove(name) else {
-                return Err(CoreError::Tensor(format!(
+                return Err(NnError::Tensor(format!(
                     "weights file lacks parameter `{name}`"
                 )));
             };
@@ -182,7 +183,8 @@ impl ParamSet {
                     what: format!("parameter `{name}`"),
                     expected: reference(var.dims()),
                     found: reference(t.dims()),
-                });
+                }
+                .into());
             }
             var.set(&t.to_dtype(DType::F32)?)?;
         }
@@ -191,7 +193,7 @@ impl ParamSet {
 
     /// `value` (this parameter's, or its gradient) in the reference's
     /// layout, on the CPU: linear weights as W (out × in).
-    pub fn to_reference(&self, name: &str, value: &Tensor) -> Result<Tensor, CoreError> {
+    pub fn to_reference(&self, name: &str, value: &Tensor) -> Result<Tensor, NnError> {
         let t = value.to_device(&Device::Cpu)?;
         Ok(if self.transposed.contains(name) {
             t.t()?.contiguous()?
@@ -201,7 +203,7 @@ impl ParamSet {
     }
 
     /// A copy of every parameter's current values.
-    pub fn snapshot(&self) -> Result<Vec<Tensor>, CoreError> {
+    pub fn snapshot(&self) -> Result<Vec<Tensor>, NnError> {
         Ok(self
             .vars
             .values()
@@ -210,9 +212,9 @@ impl ParamSet {
     }
 
     /// Restores values taken by [`ParamSet::snapshot`].
-    pub fn restore(&self, snapshot: &[Tensor]) -> Result<(), CoreError> {
+    pub fn restore(&self, snapshot: &[Tensor]) -> Result<(), NnError> {
         if snapshot.len() != self.vars.len() {
-            return Err(CoreError::Tensor(
+            return Err(NnError::Tensor(
                 "snapshot does not match the parameter set".into(),
             ));
         }
@@ -225,7 +227,7 @@ impl ParamSet {
 
 /// Named tensors in the safetensors format, in name order: the bytes are a
 /// function of names, shapes and values only.
-pub fn serialize_tensors(mut tensors: Vec<(String, Tensor)>) -> Result<Vec<u8>, CoreError> {
+pub fn serialize_tensors(mut tensors: Vec<(String, Tensor)>) -> Result<Vec<u8>, NnError> {
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    safetensors::serialize(tensors, None).map_err(|e| CoreError::Tensor(e.to_string()))
+    safetensors::serialize(tensors, None).map_err(|e| NnError::Tensor(e.to_string()))
 }

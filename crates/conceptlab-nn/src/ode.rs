@@ -9,7 +9,8 @@
 
 use candle_core::Tensor;
 
-use crate::CoreError;
+use crate::NnError;
+use conceptlab_core::CoreError;
 
 /// How to integrate.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -47,7 +48,7 @@ pub struct OdeStats {
 }
 
 /// The right-hand side `f(t, x)`.
-pub type Field<'a> = dyn FnMut(f64, &Tensor) -> Result<Tensor, CoreError> + 'a;
+pub type Field<'a> = dyn FnMut(f64, &Tensor) -> Result<Tensor, NnError> + 'a;
 
 /// Integrates from `t0` to `t1` with `steps` equal steps (fixed-step
 /// solvers) or an adaptive step starting at `(t1 − t0) / steps`.
@@ -58,18 +59,20 @@ pub fn integrate(
     t1: f64,
     solver: Solver,
     steps: usize,
-) -> Result<(Tensor, OdeStats), CoreError> {
+) -> Result<(Tensor, OdeStats), NnError> {
     if steps == 0 {
         return Err(CoreError::InvalidInput {
             what: "ODE solver".into(),
             reason: "needs at least one step".into(),
-        });
+        }
+        .into());
     }
     if !(t0.is_finite() && t1.is_finite()) {
         return Err(CoreError::InvalidInput {
             what: "ODE solver".into(),
             reason: format!("times must be finite, got {t0} → {t1}"),
-        });
+        }
+        .into());
     }
     let mut stats = OdeStats::default();
     if t0 == t1 {
@@ -94,18 +97,18 @@ pub fn integrate(
 }
 
 /// One fixed step of size `h` from `(t, x)`.
-type FixedStep = fn(&mut Field<'_>, f64, f64, &Tensor) -> Result<Tensor, CoreError>;
+type FixedStep = fn(&mut Field<'_>, f64, f64, &Tensor) -> Result<Tensor, NnError>;
 
-fn euler_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, CoreError> {
+fn euler_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, NnError> {
     Ok((x + (field(t, x)? * h)?)?)
 }
 
-fn midpoint_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, CoreError> {
+fn midpoint_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, NnError> {
     let mid = (x + (field(t, x)? * (h / 2.0))?)?;
     Ok((x + (field(t + h / 2.0, &mid)? * h)?)?)
 }
 
-fn rk4_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, CoreError> {
+fn rk4_step(field: &mut Field<'_>, t: f64, h: f64, x: &Tensor) -> Result<Tensor, NnError> {
     let k1 = field(t, x)?;
     let k2 = field(t + h / 2.0, &(x + (&k1 * (h / 2.0))?)?)?;
     let k3 = field(t + h / 2.0, &(x + (&k2 * (h / 2.0))?)?)?;
@@ -154,7 +157,7 @@ const E: [f64; 7] = [
     -1.0 / 40.0,
 ];
 
-fn combine(x: &Tensor, ks: &[Tensor], coeffs: &[f64], h: f64) -> Result<Tensor, CoreError> {
+fn combine(x: &Tensor, ks: &[Tensor], coeffs: &[f64], h: f64) -> Result<Tensor, NnError> {
     let mut out = x.clone();
     for (k, &a) in ks.iter().zip(coeffs) {
         if a != 0.0 {
@@ -172,12 +175,13 @@ fn dormand_prince(
     steps: usize,
     rtol: f64,
     atol: f64,
-) -> Result<(Tensor, OdeStats), CoreError> {
+) -> Result<(Tensor, OdeStats), NnError> {
     if !(rtol > 0.0 && atol > 0.0) {
         return Err(CoreError::InvalidInput {
             what: "Dormand-Prince solver".into(),
             reason: format!("tolerances must be positive, got rtol {rtol}, atol {atol}"),
-        });
+        }
+        .into());
     }
     let direction = (t1 - t0).signum();
     let span = (t1 - t0).abs();
@@ -191,7 +195,7 @@ fn dormand_prince(
     let max_steps = 100_000;
     while (t1 - t) * direction > span * 1e-12 {
         if stats.accepted_steps + stats.rejected_steps > max_steps {
-            return Err(CoreError::Tensor(format!(
+            return Err(NnError::Tensor(format!(
                 "Dormand-Prince did not reach t = {t1} in {max_steps} steps (stuck at t = {t})"
             )));
         }
@@ -210,7 +214,7 @@ fn dormand_prince(
         let ratio = err.div(&scale)?;
         let norm = ratio.sqr()?.mean_all()?.to_scalar::<f32>()?.sqrt() as f64;
         if !norm.is_finite() {
-            return Err(CoreError::Tensor(format!(
+            return Err(NnError::Tensor(format!(
                 "Dormand-Prince: non-finite error estimate at t = {t}"
             )));
         }
@@ -239,7 +243,7 @@ mod tests {
     use candle_core::Device;
 
     /// dx/dt = −x·(1 + t): x(t) = x0·exp(−(t + t²/2)).
-    fn decay(t: f64, x: &Tensor) -> Result<Tensor, CoreError> {
+    fn decay(t: f64, x: &Tensor) -> Result<Tensor, NnError> {
         Ok((x * (-(1.0 + t)))?)
     }
 

@@ -7,16 +7,16 @@
 
 use candle_core::Tensor;
 
-use crate::CoreError;
+use crate::NnError;
 
 /// Mean squared error over all elements (`F.mse_loss`, "mean").
-pub fn mse(pred: &Tensor, target: &Tensor) -> Result<Tensor, CoreError> {
+pub fn mse(pred: &Tensor, target: &Tensor) -> Result<Tensor, NnError> {
     Ok((pred - target)?.sqr()?.mean_all()?)
 }
 
 /// KL(N(μ, σ²) ‖ N(0, I)) as the reference computes it: a mean over all B×Z
 /// elements, not a per-cell sum (β values are calibrated to this).
-pub fn kl_mean(mu: &Tensor, logvar: &Tensor) -> Result<Tensor, CoreError> {
+pub fn kl_mean(mu: &Tensor, logvar: &Tensor) -> Result<Tensor, NnError> {
     let inner = ((logvar + 1.0)? - mu.sqr()?)?.sub(&logvar.exp()?)?;
     Ok((inner.mean_all()? * -0.5)?)
 }
@@ -28,11 +28,7 @@ pub fn kl_mean(mu: &Tensor, logvar: &Tensor) -> Result<Tensor, CoreError> {
 /// reference's `K·BCE(clip(σ(l),0,1), y)` wherever σ(l) is not saturated in
 /// f32; where it is, the reference clamps log(0) to −100 and its gradient
 /// vanishes, while this form keeps a finite, correct gradient.
-pub fn bce_with_logits(
-    logits: &Tensor,
-    target: &Tensor,
-    mask: &Tensor,
-) -> Result<Tensor, CoreError> {
+pub fn bce_with_logits(logits: &Tensor, target: &Tensor, mask: &Tensor) -> Result<Tensor, NnError> {
     let batch = logits.dim(0)?.max(1) as f64;
     let pos = logits.relu()?;
     let softplus_neg_abs = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
@@ -42,11 +38,7 @@ pub fn bce_with_logits(
 
 /// Squared error of clipped soft-concept predictions, summed over observed
 /// concepts and averaged over cells (the reference's `Ks·MSE(clip(ĉ,0,1), c)`).
-pub fn soft_concept_mse(
-    pred: &Tensor,
-    target: &Tensor,
-    mask: &Tensor,
-) -> Result<Tensor, CoreError> {
+pub fn soft_concept_mse(pred: &Tensor, target: &Tensor, mask: &Tensor) -> Result<Tensor, NnError> {
     let batch = pred.dim(0)?.max(1) as f64;
     let clipped = pred.clamp(0f32, 1f32)?;
     Ok(((clipped - target)?.sqr()?.mul(mask)?.sum_all()? / batch)?)
@@ -58,7 +50,7 @@ pub fn soft_concept_mse(
 /// The reference divides by zero on a one-cell batch and poisons every
 /// weight with NaN; here such a batch contributes 0 (there is no covariance
 /// to penalise in one sample).
-pub fn cross_covariance(c: &Tensor, u: &Tensor) -> Result<Tensor, CoreError> {
+pub fn cross_covariance(c: &Tensor, u: &Tensor) -> Result<Tensor, NnError> {
     let b = c.dim(0)?;
     if b < 2 {
         return Ok(Tensor::zeros((), c.dtype(), c.device())?);
@@ -71,7 +63,7 @@ pub fn cross_covariance(c: &Tensor, u: &Tensor) -> Result<Tensor, CoreError> {
 
 /// Mean over rows of |cos(c_b, u_b)| (eps 1e-6): the CBGM baseline's
 /// orthogonality term. Requires dim(c) = dim(u).
-pub fn abs_cosine(c: &Tensor, u: &Tensor) -> Result<Tensor, CoreError> {
+pub fn abs_cosine(c: &Tensor, u: &Tensor) -> Result<Tensor, NnError> {
     let dot = c.mul(u)?.sum_keepdim(1)?;
     let nc = c.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6f32, f32::MAX)?;
     let nu = u.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6f32, f32::MAX)?;

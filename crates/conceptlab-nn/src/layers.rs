@@ -6,8 +6,8 @@ use candle_core::{Module, Tensor};
 
 use super::bias::add_bias;
 use super::layer_norm::layer_norm;
-use crate::CoreError;
-use crate::random::Rng;
+use crate::NnError;
+use conceptlab_core::random::Rng;
 
 /// `y = x·Wᵀ + b`. The parameter holds Wᵀ (in × out, contiguous): the
 /// product then needs no transposed view, whose gradient candle would
@@ -29,7 +29,7 @@ impl Linear {
     }
 
     /// Applies the layer to a (batch × in) tensor.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor, CoreError> {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, NnError> {
         Ok(Module::forward(self, x)?)
     }
 }
@@ -54,7 +54,7 @@ impl LayerNorm {
     }
 
     /// Normalises each row.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor, CoreError> {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, NnError> {
         Ok(layer_norm(x, &self.gamma, &self.beta)?)
     }
 }
@@ -68,9 +68,9 @@ pub struct Dropout {
 
 impl Dropout {
     /// Dropout with drop probability `p` in [0, 1).
-    pub fn new(p: f32) -> Result<Self, CoreError> {
+    pub fn new(p: f32) -> Result<Self, NnError> {
         if !(0.0..1.0).contains(&p) {
-            return Err(CoreError::Tensor(format!(
+            return Err(NnError::Tensor(format!(
                 "dropout probability must be in [0, 1), got {p}"
             )));
         }
@@ -78,7 +78,7 @@ impl Dropout {
     }
 
     /// Applies dropout; `rng` is `Some` only in training.
-    pub fn forward(&self, x: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor, CoreError> {
+    pub fn forward(&self, x: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor, NnError> {
         let Some(rng) = rng else { return Ok(x.clone()) };
         if self.p == 0.0 {
             return Ok(x.clone());
@@ -110,7 +110,7 @@ pub struct MlpBlock {
 
 impl MlpBlock {
     /// Applies the block.
-    pub fn forward(&self, x: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor, CoreError> {
+    pub fn forward(&self, x: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor, NnError> {
         let h = self.norm.forward(&self.linear.forward(x)?)?.relu()?;
         let h = self.dropout.forward(&h, rng)?;
         Ok(if self.residual { (x + h)? } else { h })
@@ -133,7 +133,7 @@ impl SkipBlock {
         x: &Tensor,
         c: &Tensor,
         rng: Option<&mut Rng>,
-    ) -> Result<Tensor, CoreError> {
+    ) -> Result<Tensor, NnError> {
         let joined = Tensor::cat(&[x, c], 1)?;
         let h = self.norm.forward(&self.linear.forward(&joined)?)?.relu()?;
         let h = self.dropout.forward(&h, rng)?;
