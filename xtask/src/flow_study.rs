@@ -1,22 +1,20 @@
 //! `cargo xtask flow-study`: the flow-matching counterfactual benchmark on
-//! synthetic data. For each seed (and held-out combination) runs
-//! `conceptlab-cli demo --flow` and tabulates CBM-FM (edit, decode), vanilla
-//! FM (edit, conditioned on the observed concepts only), scCBGM's decoder and
-//! residual-keeping edit, and the unedited / mean-shift baselines, as mean ±
-//! sd over seeds. The first run also carries the solver study (error and
-//! cost of each ODE solver against 1000-step Euler). Writes
-//! `results/flow-study.json`.
+//! synthetic data, in this process. For each seed (and held-out
+//! combination) runs the protocol with the flow stage and tabulates every
+//! method (CBM-FM and vanilla FM in edit and decode mode, scCBGM's decoder
+//! and residual-keeping edit, the trivial predictors, the oracle shift) as
+//! mean ± sd over runs, with each one's shared part. The first run also
+//! carries the solver study (error and cost of each ODE solver against
+//! 1000-step Euler). Writes `results/flow-study.json`.
 
-use std::process::Command;
-
-use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use anyhow::Result;
+use conceptlab_bench::studies::spread;
+use conceptlab_bench::{Setup, SyntheticSuite};
+use conceptlab_nn::ode::Solver;
+use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The release binary (built with `cargo build --release -p conceptlab-cli`).
-    #[arg(long, default_value = "target/release/conceptlab-cli")]
-    cli: String,
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     seeds: Vec<u64>,
     /// Held-out combinations (0-based indices).
@@ -25,7 +23,7 @@ pub struct Args {
     /// Skip the solver study.
     #[arg(long)]
     no_solver_study: bool,
-    /// Extra `--override KEY=VALUE` settings for every run.
+    /// Settings as `conceptlab-cli --override KEY=VALUE` takes them.
     #[arg(long = "override")]
     overrides: Vec<String>,
     /// Where to write the results (relative to the workspace root).
@@ -33,100 +31,58 @@ pub struct Args {
     output: String,
 }
 
-/// (label, JSON path in the demo's outcome).
-const METHODS: &[(&str, &str)] = &[
-    ("scCBGM-FM (edit)", "/flow/cbm_fm_edit_mse"),
-    ("scCBGM-FM (decode)", "/flow/cbm_fm_decode_mse"),
-    ("Vanilla FM (edit)", "/flow/vanilla_fm_edit_mse"),
-    ("Vanilla FM (decode)", "/flow/vanilla_fm_decode_mse"),
-    (
-        "scCBGM-FM (edit), shared part",
-        "/flow/cbm_fm_edit_shared_mse",
-    ),
-    (
-        "Vanilla FM (edit), shared part",
-        "/flow/vanilla_fm_edit_shared_mse",
-    ),
-    (
-        "scCBGM-FM vs vanilla FM edits",
-        "/flow/cbm_fm_vs_vanilla_fm_mse",
-    ),
-    ("scCBGM (decoder output)", "/edited_mse"),
-    ("scCBGM (residual kept)", "/edited_residual_mse"),
-    ("unedited", "/unedited_mse"),
-    ("mean shift", "/mean_shift_mse"),
-    ("oracle shift", "/oracle_shift_mse"),
-];
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
 pub fn run(args: &Args) -> Result<()> {
+    let mut settings = conceptlab_cli::settings::load(None, &args.overrides)?;
     let mut runs = Vec::new();
+    let mut outcomes = Vec::new();
     let mut first = true;
-    for &iv in &args.interventions {
-        for &seed in &args.seeds {
-            let mut cmd = Command::new(&args.cli);
-            cmd.args(["-q", "--seed", &seed.to_string()]);
-            for o in &args.overrides {
-                cmd.args(["--override", o]);
-            }
-            cmd.args([
-                "demo",
-                "--json",
-                "--flow",
-                "--intervention",
-                &iv.to_string(),
-            ]);
-            if first && !args.no_solver_study {
-                cmd.arg("--solver-study");
-            }
+    for &seed in &args.seeds {
+        settings.seed = seed;
+        let suite = SyntheticSuite::preset(
+            "synthetic_1",
+            None,
+            None,
+            seed,
+            &settings.benchmark_preprocessing(),
+        )?;
+        for &intervention in &args.interventions {
+            // The demo's defaults: RK4 with 12 steps.
+            let flow = settings.benchmark_flow(Solver::Rk4, 12, first && !args.no_solver_study);
             first = false;
+            let setup = Setup {
+                intervention,
+                flow: Some(flow),
+                ..settings.benchmark_setup()
+            };
             let started = std::time::Instant::now();
-            let out = cmd
-                .output()
-                .with_context(|| format!("cannot run {}", args.cli))?;
-            if !out.status.success() {
-                anyhow::bail!(
-                    "seed {seed}, intervention {iv}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            // `demo --json` prints one pretty-printed object.
-            let v: Value = serde_json::from_slice(&out.stdout)
-                .with_context(|| format!("seed {seed}, intervention {iv}"))?;
+            let outcome = conceptlab_bench::run(&suite, &setup, &mut |_| {})?;
+            let mse = |m: &str| outcome.score(m).map_or(f64::NAN, |s| s.mse);
             eprintln!(
-                "seed {seed}, intervention {iv}: {:.0} s, CBM-FM edit {:.5}, vanilla FM edit {:.5}",
+                "seed {seed}, intervention {intervention}: {:.0} s, CBM-FM edit {:.5}, vanilla FM edit {:.5}",
                 started.elapsed().as_secs_f64(),
-                v.pointer("/flow/cbm_fm_edit_mse")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(f64::NAN),
-                v.pointer("/flow/vanilla_fm_edit_mse")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(f64::NAN),
+                mse("cbm-fm-edit"),
+                mse("vanilla-fm-edit"),
             );
-            runs.push(json!({"seed": seed, "intervention": iv, "outcome": v}));
+            runs.push(json!({"seed": seed, "intervention": intervention, "outcome": &outcome}));
+            outcomes.push(outcome);
         }
     }
-    let mut table = Vec::new();
-    println!("{:<32} {:>10} {:>10}", "method", "mean", "sd");
-    for &(label, pointer) in METHODS {
-        let values: Vec<f64> = runs
-            .iter()
-            .filter_map(|r| r["outcome"].pointer(pointer).and_then(Value::as_f64))
-            .collect();
-        let (mean, sd) = mean_sd(&values);
-        println!("{label:<32} {mean:>10.5} {sd:>10.5}");
-        table.push(json!({"method": label, "mean": mean, "sd": sd, "values": values}));
+    let table = spread(&outcomes, |m| m.mse);
+    let shared = spread(&outcomes, |m| m.shared_mse);
+    println!(
+        "{:<40} {:>10} {:>10} {:>10}",
+        "method", "mean", "sd", "shared"
+    );
+    for (t, s) in table.iter().zip(&shared) {
+        println!(
+            "{:<40} {:>10.5} {:>10.5} {:>10.5}",
+            t.label, t.mean, t.sd, s.mean
+        );
     }
+    let distance: Vec<f64> = outcomes
+        .iter()
+        .filter_map(|o| o.flow.as_ref().map(|f| f.cbm_fm_vs_vanilla_fm_mse))
+        .collect();
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(&args.output);
@@ -137,6 +93,8 @@ pub fn run(args: &Args) -> Result<()> {
             "interventions": args.interventions,
             "overrides": args.overrides,
             "table": table,
+            "shared": shared,
+            "cbm_fm_vs_vanilla_fm_mse": distance,
             "runs": runs,
         }))?,
     )?;

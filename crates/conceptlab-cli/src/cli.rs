@@ -75,8 +75,10 @@ pub enum Command {
     /// (--source), and cell-level MSE to paired ground truth (--paired-by).
     /// Works on any tool's predictions.
     Evaluate(EvaluateArgs),
-    /// Train scCBGM on an .h5ad file and save the model directory
-    /// (weights.safetensors, meta.json, history.csv).
+    /// Train a model (scCBGM by default; `models` lists every kind) on an
+    /// .h5ad file and save the model directory (weights.safetensors,
+    /// preprocess.safetensors, meta.json with every file's size and sha256,
+    /// history.csv), replacing an old one as a whole.
     ///
     /// Counts (non-negative integers) are normalised to the median library
     /// size and log-transformed; 128 PCs fitted on the data are modelled
@@ -100,6 +102,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print the effective configuration (all layers applied) as TOML.
     Config,
+    /// List the model kinds `fit --model-type` takes, one line each.
+    Models,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +122,11 @@ pub struct FitArgs {
     /// Model directory to write.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// The kind of model to train (see `conceptlab-cli models`; default:
+    /// the `model.kind` setting, scCBGM). `cbm-fm` is scCBGM with the flow
+    /// generator on top (= `--generator fm`).
+    #[arg(long, value_name = "KIND")]
+    pub model_type: Option<String>,
     /// Also train a generator on top of scCBGM: `fm` is flow matching
     /// conditioned on scCBGM's embedding [concepts, unknown] (CBM-FM; its
     /// settings are [flow] in `config`).
@@ -129,7 +138,7 @@ pub struct FitArgs {
         long,
         value_name = "DIR",
         requires = "generator",
-        conflicts_with_all = ["concepts", "soft", "layer"]
+        conflicts_with_all = ["concepts", "soft", "layer", "model_type"]
     )]
     pub from: Option<PathBuf>,
     /// Replace a model already in the output directory.
@@ -221,10 +230,11 @@ pub struct EditArgs {
     /// decoder's output (the reference's behaviour).
     #[arg(long, value_enum, default_value = "keep")]
     pub residual: ResidualArg,
-    /// What produces the edited cells: `sccbgm` (the decoder) or `fm` (the
-    /// flow trained with `fit --generator fm`).
-    #[arg(long, value_enum, default_value = "sccbgm")]
-    pub generator: EditGenerator,
+    /// What produces the edited cells: the model itself (default; for
+    /// scCBGM its decoder, also spelled `sccbgm`) or `fm` (the flow trained
+    /// with `fit --generator fm`).
+    #[arg(long, value_enum)]
+    pub generator: Option<EditGenerator>,
     /// With `--generator fm`: `edit` integrates each cell back to noise
     /// under its own concepts and forward under the new ones (the cell stays
     /// itself); `decode` integrates fresh noise under the new concepts.

@@ -5,8 +5,8 @@ mod commands;
 mod exit;
 mod output;
 mod progress;
-mod protocol;
-mod settings;
+
+use conceptlab_cli::settings;
 
 use std::process::ExitCode;
 

@@ -22,8 +22,9 @@ pub struct Settings {
     pub io: IoSettings,
     /// From stored expression to model features (`fit`, `demo`).
     pub preprocess: conceptlab_models::PreprocessConfig,
-    /// scCBGM's architecture and loss weights.
-    pub model: conceptlab_models::ScCbgmConfig,
+    /// The model `fit` trains (`model.kind`, or `fit --model-type`) and
+    /// each kind's hyperparameters (`model.sccbgm.hidden_dim`, ...).
+    pub model: conceptlab_models::ModelSettings,
     /// Optimisation and early stopping.
     pub train: conceptlab_models::TrainConfig,
     /// The flow-matching generator (`fit --generator fm`, `demo --flow`).
@@ -79,6 +80,7 @@ impl Default for IoSettings {
 }
 
 impl IoSettings {
+    /// The h5ad writer's options.
     pub fn write_options(&self) -> conceptlab_io::WriteOptions {
         conceptlab_io::WriteOptions {
             compression: match self.compression {
@@ -86,6 +88,45 @@ impl IoSettings {
                 CompressionSetting::None => conceptlab_io::Compression::None,
             },
         }
+    }
+}
+
+impl Settings {
+    /// The synthetic benchmark's run under these settings: combination 0,
+    /// clean concepts, cell types as concepts, no flow; the preprocessing
+    /// normalises to the benchmark's library size unless a target is set.
+    pub fn benchmark_setup(&self) -> conceptlab_bench::Setup {
+        conceptlab_bench::Setup {
+            intervention: 0,
+            corruption: None,
+            cell_type_concepts: true,
+            model: self.model.config(conceptlab_models::ModelKind::ScCbgm),
+            train: self.train.clone(),
+            flow: None,
+            seed: self.seed,
+        }
+    }
+
+    /// The flow stage of a benchmark run under these settings.
+    pub fn benchmark_flow(
+        &self,
+        solver: conceptlab_nn::ode::Solver,
+        steps: usize,
+        solver_study: bool,
+    ) -> conceptlab_bench::FlowSetup {
+        conceptlab_bench::FlowSetup {
+            concepts: self.flow.concepts,
+            config: self.flow.network.clone(),
+            train: self.flow.train.clone(),
+            solver,
+            steps,
+            solver_study,
+        }
+    }
+
+    /// The benchmark's preprocessing under these settings.
+    pub fn benchmark_preprocessing(&self) -> conceptlab_models::PreprocessConfig {
+        conceptlab_bench::suite::synthetic_preprocessing(&self.preprocess)
     }
 }
 

@@ -1,39 +1,20 @@
 //! `fit`, `encode` and `edit` end to end on the bundled pbmc68k data:
 //! outputs, determinism and the handling of bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::{assert_bad_input, assert_ok, dense, p, pbmc, run};
 use conceptlab_core::{CellData, Column, DenseArray, Matrix, NumVec};
-
-fn run(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_conceptlab-cli"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CONCEPTLAB_") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args(args).output().unwrap()
-}
-
-fn pbmc() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/pbmc68k_reduced.h5ad")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// A short, fixed training budget keeps these tests quick.
 const BUDGET: [&str; 4] = [
     "--override",
     "train.max_epochs=12",
     "--override",
-    "model.hidden_dim=64",
+    "model.sccbgm.hidden_dim=64",
 ];
 
 fn fit(data: &Path, out: &Path, seed: &str) -> Output {
@@ -50,34 +31,6 @@ fn fit(data: &Path, out: &Path, seed: &str) -> Output {
         p(out),
     ]);
     run(&args)
-}
-
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        stderr(o)
-    );
-}
-
-/// Exit 2 with one `error:` line containing every fragment.
-fn assert_bad_input(o: &Output, fragments: &[&str]) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    for f in fragments {
-        assert!(lines[0].contains(f), "expected `{f}` in: {err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-fn dense(m: &Matrix) -> Vec<f32> {
-    conceptlab_core::preprocess::to_dense_f32(m)
-        .unwrap()
-        .into_raw_vec_and_offset()
-        .0
 }
 
 #[test]

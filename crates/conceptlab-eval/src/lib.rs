@@ -34,7 +34,9 @@ pub use concepts::{ConceptScore, concept_score};
 pub use de::{DeRecall, DeThresholds, GeneTest, benjamini_hochberg, de_recall, wilcoxon_rank_sum};
 pub use distances::{e_distance, frechet_distance, mmd2_rbf, mmd2_rbf_default};
 pub use error::EvalError;
-pub use means::{MeanMetrics, cell_level_mse, mean_metrics, mean_metrics_on_genes, top_de_genes};
+pub use means::{
+    MeanMetrics, cell_level_mse, mean_metrics, mean_metrics_on_genes, mse_means, top_de_genes,
+};
 pub use neighbors::{knn_modularity, lisi};
 pub use ot::{sinkhorn_divergence, w2, w2_squared};
 pub use points::Points;

@@ -2,7 +2,7 @@
 //! cell shares (`mse_means`, the squared distance of the means) and the
 //! variance of the per-cell errors; the flow study reports the two parts.
 
-use conceptlab_eval::{Points, cell_level_mse, mean_metrics};
+use conceptlab_eval::{Points, cell_level_mse, mean_metrics, mse_means};
 
 #[test]
 fn mse_of_means_is_the_shared_part_of_the_cell_level_mse() {
@@ -27,4 +27,15 @@ fn mse_of_means_is_the_shared_part_of_the_cell_level_mse() {
     let per_cell = noise.iter().map(|v| v * v).sum::<f64>() / noise.len() as f64;
     assert!((total - (shared + per_cell)).abs() < 1e-12, "{total}");
     assert_eq!(mean_metrics(&t, &t, &c).unwrap().mse_means, 0.0);
+    // The standalone form agrees, and is defined where the correlations of
+    // mean_metrics are not: a prediction equal to the control (copying the
+    // source cells) has a constant delta.
+    assert_eq!(mse_means(&t, &p).unwrap(), shared);
+    assert!(mean_metrics(&t, &c, &c).is_err());
+    let copied = mse_means(&t, &c).unwrap();
+    let (mt, mc) = (t.mean(), c.mean());
+    let expected = ((mt[0] - mc[0]).powi(2) + (mt[1] - mc[1]).powi(2)) / 2.0;
+    assert!((copied - expected).abs() < 1e-12, "{copied} vs {expected}");
+    let empty = Points::new("empty", &[], 2).unwrap();
+    assert!(mse_means(&t, &empty).is_err());
 }

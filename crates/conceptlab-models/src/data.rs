@@ -1,6 +1,8 @@
 //! The in-memory training set: features, concept targets and which concept
 //! annotations are observed.
 
+use std::ops::Range;
+
 use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::ModelError;
@@ -14,6 +16,9 @@ pub struct ConceptData {
     /// missing annotation is left out of the concept loss).
     pub observed: Array2<f32>,
     pub n_hard: usize,
+    /// The concept columns of each source annotation: a one-hot categorical
+    /// column spans several, a binary or soft one is one column alone.
+    pub groups: Vec<Range<usize>>,
 }
 
 impl ConceptData {
@@ -55,12 +60,38 @@ impl ConceptData {
                 )));
             }
         }
+        let groups = (0..concepts.ncols()).map(|j| j..j + 1).collect();
         Ok(ConceptData {
             x,
             concepts,
             observed,
             n_hard,
+            groups,
         })
+    }
+
+    /// The same data with concept columns grouped by source annotation
+    /// (`fit` passes each obs column's range): the groups must tile the
+    /// concept columns in order.
+    pub fn with_groups(mut self, groups: Vec<Range<usize>>) -> Result<Self, ModelError> {
+        let mut next = 0;
+        for g in &groups {
+            if g.start != next || g.end <= g.start {
+                return Err(ModelError::Input(format!(
+                    "concept groups {groups:?} do not tile the {} concept columns in order",
+                    self.concepts.ncols()
+                )));
+            }
+            next = g.end;
+        }
+        if next != self.concepts.ncols() {
+            return Err(ModelError::Input(format!(
+                "concept groups {groups:?} do not cover the {} concept columns",
+                self.concepts.ncols()
+            )));
+        }
+        self.groups = groups;
+        Ok(self)
     }
 
     /// Number of cells.
@@ -75,6 +106,7 @@ impl ConceptData {
             concepts: self.concepts.select(Axis(0), rows),
             observed: self.observed.select(Axis(0), rows),
             n_hard: self.n_hard,
+            groups: self.groups.clone(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Concept-bottleneck generative models.
 //!
-//! scCBGM ([`ScCbgm`]), its training loop and checkpoints. Works on plain
+//! Every model behind one registry ([`registry`]): scCBGM ([`ScCbgm`]),
+//! the flow-matching generator on top of it ([`flow`]), the trivial
+//! predictors ([`baselines`]); one training loop ([`train`]); checkpoints. Works on plain
 //! arrays (`ndarray`); never depends on `conceptlab-io`, so models can be fed
 //! from any source.
 #![cfg_attr(
@@ -8,20 +10,30 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod baselines;
 pub mod checkpoint;
 mod convert;
 mod data;
+pub mod edit;
 mod error;
+pub mod fit;
 pub mod flow;
+pub mod input;
 mod model;
 pub mod pipeline;
+pub mod registry;
 pub mod sccbgm;
 pub mod train;
 
+pub use baselines::{CopySource, MeanShift};
 pub use data::{ConceptData, first_non_finite};
 pub use error::ModelError;
-pub use model::{ConceptModel, Encoding, ModelKind, Residual};
+pub use model::{
+    Annotations, ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Model,
+    Residual, intervene_on,
+};
 pub use pipeline::{Normalize, PreprocessConfig, Preprocessor};
+pub use registry::{GeneratorKind, KINDS, KindInfo, ModelConfig, ModelKind, ModelSettings};
 pub use sccbgm::{
     DecoderKind, Dims, EpochRecord, History, LossTerms, Orthogonality, ScCbgm, ScCbgmConfig,
 };

@@ -24,27 +24,48 @@ pub fn run(args: &ConvertArgs, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// Refuses to write over an input (whatever path spells it) or, without
-/// `--force`, over any existing file.
+/// Refuses to write over an input (whatever path spells it) or into an
+/// input directory (a model's files), and, without `--force`, over any
+/// existing file.
 pub fn guard_output(output: &Path, force: bool, inputs: &[&Path]) -> Result<()> {
-    if !output.exists() {
-        return Ok(());
+    let target = resolved(output);
+    for input in inputs {
+        let Ok(input) = input.canonicalize() else {
+            continue;
+        };
+        if target.as_ref() == Some(&input) {
+            return Err(user_error!(
+                "{}: refusing to overwrite the input file; choose another output path",
+                output.display()
+            ));
+        }
+        if input.is_dir() && target.as_ref().is_some_and(|t| t.starts_with(&input)) {
+            return Err(user_error!(
+                "{}: refusing to write into the input directory {}; choose another output path",
+                output.display(),
+                input.display()
+            ));
+        }
     }
-    let target = output.canonicalize().ok();
-    if inputs
-        .iter()
-        .any(|input| input.canonicalize().ok().is_some_and(|p| Some(p) == target))
-    {
-        return Err(user_error!(
-            "{}: refusing to overwrite the input file; choose another output path",
-            output.display()
-        ));
-    }
-    if !force {
+    if output.exists() && !force {
         return Err(user_error!(
             "{}: already exists (pass --force to replace it)",
             output.display()
         ));
     }
     Ok(())
+}
+
+/// The absolute path `path` names, also when it does not exist yet (its
+/// directory resolved, the file name appended).
+fn resolved(path: &Path) -> Option<std::path::PathBuf> {
+    if let Ok(p) = path.canonicalize() {
+        return Some(p);
+    }
+    let name = path.file_name()?;
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Some(parent.canonicalize().ok()?.join(name))
 }

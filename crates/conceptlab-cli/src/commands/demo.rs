@@ -1,113 +1,105 @@
 //! `conceptlab-cli demo`: the whole product on built-in synthetic data —
 //! generate cells with known counterfactuals, train scCBGM without the
 //! held-out combination, edit, and score the edit against the truth and
-//! against two trivial predictors.
+//! against the trivial predictors. The benchmark itself is
+//! `conceptlab_bench`; this builds the setup from the flags and renders.
 
 use anyhow::Result;
-use conceptlab_synth::{
-    Amount, Corruption, Intervention, SynthConfig, SynthDataset, benchmark_split, generate,
-};
+use conceptlab_bench::report::{mean_of, mean_scores};
+use conceptlab_bench::studies::NoisyConcepts;
+use conceptlab_bench::{BenchError, MethodScore, Outcome, Setup, SyntheticSuite};
 use serde::Serialize;
 
 use crate::cli::{CorruptionArg, DemoArgs};
 use crate::exit::user_error;
 use crate::progress::{self, TrainingProgress};
-use crate::protocol::{self, Outcome, Setup};
 use crate::settings::Settings;
 
+/// Exit code 2 when the request cannot be run.
+fn bench_error(e: BenchError) -> anyhow::Error {
+    if e.is_bad_input() {
+        user_error!("{e}")
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
 pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
-    let mut config = SynthConfig::preset(&args.preset).map_err(|e| user_error!("{e}"))?;
-    if let Some(n) = args.cells {
-        config.n_obs = n;
-    }
-    if let Some(g) = args.genes {
-        config.n_vars = g;
-    }
-    config.validate().map_err(|e| user_error!("{e}"))?;
     let started = std::time::Instant::now();
-    let data = generate(&config, settings.seed)?;
-    let interventions = benchmark_split(&data).map_err(|e| user_error!("{e}"))?;
-    if let Some(k) = args.intervention.filter(|&k| k >= interventions.len()) {
+    let suite = SyntheticSuite::preset(
+        &args.preset,
+        args.cells,
+        args.genes,
+        settings.seed,
+        &settings.benchmark_preprocessing(),
+    )
+    .map_err(bench_error)?;
+    if let Some(k) = args
+        .intervention
+        .filter(|&k| k >= suite.interventions.len())
+    {
         return Err(user_error!(
             "--intervention {k} does not exist: the split holds out {} combinations (0..{})",
-            interventions.len(),
-            interventions.len()
+            suite.interventions.len(),
+            suite.interventions.len()
         ));
     }
     tracing::info!(
-        cells = config.n_obs,
-        genes = config.n_vars,
-        concepts = config.n_concepts,
+        cells = suite.data.n_obs(),
+        genes = suite.data.n_vars(),
+        concepts = suite.data.n_concepts(),
+        fitted_on = suite.n_fitted,
+        features = suite.pre.n_features(),
         seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
-        "generated synthetic data ({})",
+        "generated synthetic data ({}) and fitted the preprocessing on the cells no combination holds out",
         args.preset
     );
     let corruption = args.corrupt.map(|kind| {
-        let kind = match kind {
-            CorruptionArg::Drop => Corruption::Drop,
-            CorruptionArg::Add => Corruption::Add { p_active: 0.5 },
-            CorruptionArg::Noise => Corruption::Noise { p_noise: 0.5 },
-            CorruptionArg::Duplicate => Corruption::Duplicate { n_replica: 1 },
-        };
-        (kind, Amount::Count(args.n_mod))
+        match kind {
+            CorruptionArg::Drop => NoisyConcepts::Missing,
+            CorruptionArg::Add => NoisyConcepts::Irrelevant,
+            CorruptionArg::Noise => NoisyConcepts::Incorrect,
+            CorruptionArg::Duplicate => NoisyConcepts::Duplicated,
+        }
+        .corruption(args.n_mod)
     });
-    let mut train = settings.train.clone();
+    let mut setup = settings.benchmark_setup();
+    setup.corruption = corruption;
+    setup.cell_type_concepts = !args.no_cell_type;
     if let Some(e) = args.epochs {
-        train.max_epochs = e;
+        setup.train.max_epochs = e;
     }
-    // The paper's synthetic benchmark scales every cell to 1214 counts
-    // (Kang's median library size) and models 128 PCs.
-    let mut preprocess = settings.preprocess.clone();
-    preprocess.target_sum = preprocess.target_sum.or(Some(1214.0));
-    let setup = Setup {
-        // Every combination in turn when none is named (all_interventions).
-        intervention: args.intervention.unwrap_or(0),
-        corruption,
-        cell_type_concepts: !args.no_cell_type,
-        preprocess,
-        model: settings.model.clone(),
-        flow: args.flow.then(|| protocol::FlowSetup {
-            concepts: settings.flow.concepts,
-            config: settings.flow.network.clone(),
-            train: settings.flow.train.clone(),
-            solver: args.ode.solver(),
-            steps: args.ode.steps,
-            solver_study: args.solver_study,
-        }),
-        train,
-        seed: settings.seed,
-    };
-    let started = std::time::Instant::now();
-    let prepared = protocol::prepare(&data, &interventions, &setup.preprocess, setup.seed)?;
-    tracing::info!(
-        fitted_on = prepared.n_fitted,
-        features = prepared.pre.n_features(),
-        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
-        "preprocessing fitted on the cells no combination holds out"
-    );
-    if args.intervention.is_none() {
-        return all_interventions(&data, &interventions, &prepared, &setup, args.json);
+    if args.flow {
+        setup.flow =
+            Some(settings.benchmark_flow(args.ode.solver(), args.ode.steps, args.solver_study));
     }
+    match args.intervention {
+        None => all_interventions(&suite, &setup, args.json),
+        Some(k) => one_intervention(
+            &suite,
+            &Setup {
+                intervention: k,
+                ..setup
+            },
+            args.json,
+        ),
+    }
+}
+
+fn one_intervention(suite: &SyntheticSuite, setup: &Setup, json: bool) -> Result<()> {
     let progress = TrainingProgress::new(setup.train.max_epochs, "scCBGM");
-    let (outcome, _) = protocol::run(&data, &interventions, &prepared, &setup, &mut |r| {
-        progress.epoch(r)
-    })?;
+    let outcome =
+        conceptlab_bench::run(suite, setup, &mut |r| progress.epoch(r)).map_err(bench_error)?;
     progress.finish();
-    if args.json {
+    if json {
         return crate::output::emit(&serde_json::to_string_pretty(&outcome)?);
     }
-    let text = format!(
+    let mut text = format!(
         "held out: {} x {} ({} cells edited, never seen with the concept on)\n\
          trained scCBGM ({} parameters) on {} cells x {} PCs: {} epochs (best {}), {:.1} s, {:.0} cells/s\n\
          \n\
          counterfactual error (MSE to the true twins, PC space)\n\
-         {:<34} {:>10.5}\n\
-         {:<34} {:>10.5}\n\
-         {:<34} {:>10.5}\n\
-         {:<34} {:>10.5}\n\
-         {:<34} {:>10.5}\n\
-         \n\
-         concept recovery on unseen cells: mean AUROC {}, held-out concept AUROC {}\n",
+         {:<36} {:>10} {:>10} {:>10}",
         outcome.cell_type,
         outcome.concept,
         outcome.n_edited,
@@ -118,53 +110,34 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         outcome.best_epoch,
         outcome.train_seconds,
         outcome.cells_per_second,
-        "scCBGM edit (residual kept)",
-        outcome.edited_residual_mse,
-        "scCBGM edit (decoder output)",
-        outcome.edited_mse,
-        "unedited cells",
-        outcome.unedited_mse,
-        "shift by training mean difference",
-        outcome.mean_shift_mse,
-        "oracle: true mean effect (bound)",
-        outcome.oracle_shift_mse,
+        "",
+        "MSE",
+        "shared",
+        "per cell",
+    );
+    for m in &outcome.methods {
+        text.push_str(&format!(
+            "\n{:<36} {:>10.5} {:>10.5} {:>10.5}",
+            m.label,
+            m.mse,
+            m.shared_mse,
+            m.mse - m.shared_mse
+        ));
+    }
+    text.push_str(&format!(
+        "\n\nconcept recovery on unseen cells: mean AUROC {}, held-out concept AUROC {}",
         auroc_text(outcome.concept_auroc),
         auroc_text(outcome.target_auroc),
-    );
-    let mut text = text.trim_end().to_string();
+    ));
     if let Some(f) = &outcome.flow {
         text.push_str(&format!(
-            "\n\nflow matching ({:.0} s, {:.0} velocity evaluations per edited cell)\n\
-             {:<34} {:>10} {:>10} {:>10}",
-            f.train_seconds, f.evaluations_per_cell, "", "MSE", "shared", "per cell"
+            "\n\nflow matching: trained in {:.0} s, {:.0} velocity evaluations per edited cell, \
+             {:.0} cells/s; scCBGM-FM edit vs vanilla FM edit {:.5}",
+            f.train_seconds,
+            f.evaluations_per_cell,
+            f.edit_cells_per_second,
+            f.cbm_fm_vs_vanilla_fm_mse
         ));
-        for (label, total, shared) in [
-            (
-                "scCBGM-FM edit",
-                f.cbm_fm_edit_mse,
-                f.cbm_fm_edit_shared_mse,
-            ),
-            (
-                "vanilla FM edit (observed concepts)",
-                f.vanilla_fm_edit_mse,
-                f.vanilla_fm_edit_shared_mse,
-            ),
-        ] {
-            let per_cell = total - shared;
-            text.push_str(&format!(
-                "\n{label:<34} {total:>10.5} {shared:>10.5} {per_cell:>10.5}"
-            ));
-        }
-        for (label, value) in [
-            ("scCBGM-FM decode", f.cbm_fm_decode_mse),
-            ("vanilla FM decode", f.vanilla_fm_decode_mse),
-            (
-                "scCBGM-FM edit vs vanilla FM edit",
-                f.cbm_fm_vs_vanilla_fm_mse,
-            ),
-        ] {
-            text.push_str(&format!("\n{label:<34} {value:>10.5}"));
-        }
         if !f.t_edit.is_empty() {
             text.push_str(&format!(
                 "\n\ninversion depth (edit MSE)\n{:<10} {:>10} {:>10}",
@@ -212,70 +185,57 @@ fn auroc_text(v: Option<f64>) -> String {
     v.map_or("n/a".to_string(), |a| format!("{a:.3}"))
 }
 
-/// The errors of [`Outcome`] averaged over held-out combinations (each
-/// combination counts once, as in the paper's tables).
+/// The scores averaged over held-out combinations.
 #[derive(Debug, Serialize)]
 struct MeanOutcome {
-    edited_residual_mse: f64,
-    edited_mse: f64,
-    unedited_mse: f64,
-    mean_shift_mse: f64,
-    oracle_shift_mse: f64,
+    methods: Vec<MethodScore>,
     concept_auroc: Option<f64>,
     target_auroc: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cbm_fm_edit_mse: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cbm_fm_decode_mse: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vanilla_fm_edit_mse: Option<f64>,
 }
 
 impl MeanOutcome {
     fn of(outcomes: &[Outcome]) -> Self {
-        let mean = |f: &dyn Fn(&Outcome) -> Option<f64>| {
-            let v: Vec<f64> = outcomes.iter().filter_map(f).collect();
-            (!v.is_empty() && v.len() == outcomes.len())
-                .then(|| v.iter().sum::<f64>() / v.len() as f64)
-        };
-        let always = |f: &dyn Fn(&Outcome) -> f64| mean(&|o| Some(f(o))).unwrap_or(f64::NAN);
         MeanOutcome {
-            edited_residual_mse: always(&|o| o.edited_residual_mse),
-            edited_mse: always(&|o| o.edited_mse),
-            unedited_mse: always(&|o| o.unedited_mse),
-            mean_shift_mse: always(&|o| o.mean_shift_mse),
-            oracle_shift_mse: always(&|o| o.oracle_shift_mse),
-            concept_auroc: mean(&|o| o.concept_auroc),
-            target_auroc: mean(&|o| o.target_auroc),
-            cbm_fm_edit_mse: mean(&|o| o.flow.as_ref().map(|f| f.cbm_fm_edit_mse)),
-            cbm_fm_decode_mse: mean(&|o| o.flow.as_ref().map(|f| f.cbm_fm_decode_mse)),
-            vanilla_fm_edit_mse: mean(&|o| o.flow.as_ref().map(|f| f.vanilla_fm_edit_mse)),
+            methods: mean_scores(outcomes),
+            concept_auroc: mean_of(outcomes, |o| o.concept_auroc),
+            target_auroc: mean_of(outcomes, |o| o.target_auroc),
         }
     }
 }
 
+/// Short column titles for the combination table.
+fn column_title(method: &str) -> &str {
+    match method {
+        "sccbgm" => "scCBGM",
+        "sccbgm-decoder" => "decoder",
+        "copy" => "unedited",
+        "mean-shift" => "mean shift",
+        "oracle-shift" => "oracle",
+        "cbm-fm-edit" => "CBM-FM",
+        "cbm-fm-decode" => "CBM-FM dec",
+        "vanilla-fm-edit" => "vanilla FM",
+        "vanilla-fm-decode" => "vanilla dec",
+        other => other,
+    }
+}
+
 /// Every held-out combination, each with its own model (zero-shot for each).
-fn all_interventions(
-    data: &SynthDataset,
-    interventions: &[Intervention],
-    prepared: &protocol::Prepared,
-    setup: &Setup,
-    json: bool,
-) -> Result<()> {
+fn all_interventions(suite: &SyntheticSuite, setup: &Setup, json: bool) -> Result<()> {
+    let n = suite.interventions.len();
     let bar = progress::bar(
-        interventions.len(),
+        n,
         "held-out combinations [{bar:30}] {pos}/{len} ({elapsed})",
     );
     bar.tick();
     // One after another: two trainings side by side were no faster on the
     // 2-core VM (each ran at half speed).
-    let mut outcomes = Vec::with_capacity(interventions.len());
-    for k in 0..interventions.len() {
+    let mut outcomes = Vec::with_capacity(n);
+    for k in 0..n {
         let setup = Setup {
             intervention: k,
             ..setup.clone()
         };
-        let (outcome, _) = protocol::run(data, interventions, prepared, &setup, &mut |_| {})?;
+        let outcome = conceptlab_bench::run(suite, &setup, &mut |_| {}).map_err(bench_error)?;
         bar.inc(1);
         tracing::debug!(k, "held-out combination done");
         outcomes.push(outcome);
@@ -287,39 +247,24 @@ fn all_interventions(
             &serde_json::json!({ "interventions": outcomes, "mean": mean }),
         )?);
     }
-    let flow = mean.cbm_fm_edit_mse.is_some();
     let mut text = format!(
         "{} held-out (cell type, concept) combinations, each edited by its own scCBGM that never saw it\n\
          counterfactual error (MSE to the true twins, PC space)\n\n\
-         {:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+         {:<24} {:>6}",
         outcomes.len(),
         "held out",
         "cells",
-        "scCBGM",
-        "decoder",
-        "unedited",
-        "mean shift",
-        "oracle",
-        "AUROC"
     );
-    if flow {
-        text.push_str(&format!(" {:>10} {:>10}", "CBM-FM", "vanilla FM"));
+    for m in &mean.methods {
+        text.push_str(&format!(" {:>11}", column_title(&m.method)));
     }
+    text.push_str(&format!(" {:>8}", "AUROC"));
     let row = |text: &mut String, label: &str, cells: String, m: &MeanOutcome| {
-        text.push_str(&format!(
-            "\n{:<24} {:>6} {:>10.5} {:>10.5} {:>10.5} {:>10.5} {:>10.5} {:>8}",
-            label,
-            cells,
-            m.edited_residual_mse,
-            m.edited_mse,
-            m.unedited_mse,
-            m.mean_shift_mse,
-            m.oracle_shift_mse,
-            auroc_text(m.concept_auroc)
-        ));
-        if let (Some(c), Some(v)) = (m.cbm_fm_edit_mse, m.vanilla_fm_edit_mse) {
-            text.push_str(&format!(" {c:>10.5} {v:>10.5}"));
+        text.push_str(&format!("\n{label:<24} {cells:>6}"));
+        for s in &m.methods {
+            text.push_str(&format!(" {:>11.5}", s.mse));
         }
+        text.push_str(&format!(" {:>8}", auroc_text(m.concept_auroc)));
     };
     for o in &outcomes {
         let label = format!("{} x {}", o.cell_type, o.concept);

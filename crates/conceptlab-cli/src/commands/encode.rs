@@ -2,49 +2,47 @@
 //! code (from z = μ, deterministic) into obsm of a copy of the data.
 
 use anyhow::Result;
-use conceptlab_core::{CellData, DenseArray, Matrix, NumVec, UnsValue};
+use conceptlab_core::preprocess::dense_matrix;
+use conceptlab_core::{CellData, UnsValue};
 use conceptlab_io::{read_h5ad, write_h5ad};
-use conceptlab_models::{ConceptModel, checkpoint};
-use ndarray::Array2;
+use conceptlab_models::{checkpoint, input};
 
 use super::convert::guard_output;
-use super::model_data::{check_genes, expression};
+use super::data_error;
 use crate::cli::EncodeArgs;
+use crate::exit::user_error;
 use crate::settings::Settings;
 
-/// A dense f32 obsm entry.
-pub fn dense(a: Array2<f32>) -> Result<Matrix> {
-    let (r, c) = a.dim();
-    Ok(Matrix::Dense(DenseArray::new(
-        vec![r, c],
-        NumVec::F32(a.into_raw_vec_and_offset().0),
-    )?))
-}
-
 pub fn run(args: &EncodeArgs, settings: &Settings) -> Result<()> {
-    guard_output(&args.output, args.force, &[args.data.as_path()])?;
-    let (meta, model) = checkpoint::load(&args.model)?;
+    guard_output(
+        &args.output,
+        args.force,
+        &[args.data.as_path(), args.model.as_path()],
+    )?;
+    let loaded = checkpoint::load(&args.model)?;
+    let Some(model) = loaded.model.as_concept_model() else {
+        return Err(user_error!(
+            "{}: a {} model has no concept bottleneck to encode with",
+            args.model.display(),
+            loaded.model.kind().name()
+        ));
+    };
     let mut data: CellData = read_h5ad(&args.data)?;
-    check_genes(&meta, &data, &args.data, &args.model)?;
-    let matrix = expression(&data, meta.data.layer.as_deref(), &args.data)?;
-    let features = meta.preprocessing.transform(matrix).map_err(|e| {
-        if e.is_bad_input() {
-            crate::exit::user_error!("{}: {e}", args.data.display())
-        } else {
-            anyhow::Error::new(e)
-        }
-    })?;
+    let features = input::features(&loaded.meta, &data).map_err(data_error(&args.data))?;
     let encoding = model.encode(features.view())?;
     let key = &args.key;
+    data.obsm.insert(
+        format!("{key}_known_concepts"),
+        dense_matrix(encoding.known)?,
+    );
     data.obsm
-        .insert(format!("{key}_known_concepts"), dense(encoding.known)?);
-    data.obsm
-        .insert(format!("{key}_unknown"), dense(encoding.unknown)?);
+        .insert(format!("{key}_unknown"), dense_matrix(encoding.unknown)?);
+    let names = &loaded.meta.data.concept_names;
     data.uns.insert(
         format!("{key}_concept_names"),
         UnsValue::StringArray {
-            shape: vec![meta.data.concept_names.len()],
-            values: meta.data.concept_names.clone(),
+            shape: vec![names.len()],
+            values: names.clone(),
         },
     );
     write_h5ad(&data, &args.output, &settings.io.write_options())?;

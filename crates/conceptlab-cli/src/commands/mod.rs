@@ -7,7 +7,7 @@ mod encode;
 mod evaluate;
 mod fit;
 mod inspect;
-mod model_data;
+mod models;
 mod synth;
 
 use anyhow::{Context, Result};
@@ -35,7 +35,22 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Encode(args) => encode::run(&args, &settings),
         Command::Edit(args) => edit::run(&args, &settings),
         Command::Demo(args) => demo::run(&args, &settings),
+        Command::Models => models::run(),
         Command::Config => crate::output::emit(&settings::to_toml(&settings)?),
+    }
+}
+
+/// Maps a model error to exit code 2, naming the data file, when the data
+/// caused it.
+pub fn data_error(
+    path: &std::path::Path,
+) -> impl Fn(conceptlab_models::ModelError) -> anyhow::Error + '_ {
+    move |e| {
+        if e.is_bad_input() {
+            crate::exit::user_error!("{}: {e}", path.display())
+        } else {
+            anyhow::Error::new(e)
+        }
     }
 }
 

@@ -17,6 +17,20 @@ fn dense_dims(d: &DenseArray, what: &str) -> Result<(usize, usize)> {
     }
 }
 
+/// A row-major `f32` array as a dense [`Matrix`] (no copy).
+pub fn dense_matrix(a: Array2<f32>) -> Result<Matrix> {
+    let (rows, cols) = a.dim();
+    let values = if a.is_standard_layout() {
+        a.into_raw_vec_and_offset().0
+    } else {
+        a.iter().copied().collect()
+    };
+    Ok(Matrix::Dense(DenseArray::new(
+        vec![rows, cols],
+        NumVec::F32(values),
+    )?))
+}
+
 /// A dense `f32` copy of `x` (dense, CSR or CSC; any numeric element type;
 /// booleans become 0/1, wider types are rounded to the nearest `f32`).
 pub fn to_dense_f32(x: &Matrix) -> Result<Array2<f32>> {

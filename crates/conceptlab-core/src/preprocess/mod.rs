@@ -16,6 +16,7 @@
 //! - [`curate_concepts`] / [`encode_with`]: concept matrices from obs columns,
 //!   with the encoding stored so that new data and `--set column=value`
 //!   edits are encoded the same way; [`select_rows`] for `--where`;
+//!   [`set_obs`] writes edited values back into obs;
 //! - [`stratified_split`]: a seeded train/validation split by concept pattern.
 
 mod concepts;
@@ -32,9 +33,12 @@ mod seurat_v3;
 mod split;
 mod standardize;
 mod subspace;
+mod write_back;
 
 pub use concepts::{Concepts, curate_concepts, encode_with};
-pub use dense::{ExprMatrix, check_finite, looks_like_counts, to_csr_f32, to_dense_f32};
+pub use dense::{
+    ExprMatrix, check_finite, dense_matrix, looks_like_counts, to_csr_f32, to_dense_f32,
+};
 pub use encoding::{ConceptEncoding, ConceptGroup, ConceptKind};
 pub use hvg::{HvgFlavor, HvgResult, highly_variable_genes};
 pub use loess::{LoessSurface, loess_fit};
@@ -45,6 +49,7 @@ pub use pca::{EXACT_LIMIT, Pca, PcaOptions, PcaSolver};
 pub use select::select_rows;
 pub use split::stratified_split;
 pub use standardize::Standardizer;
+pub use write_back::set_obs;
 
 /// Results of this module; every error is a [`CoreError`](crate::CoreError).
 pub type Result<T> = std::result::Result<T, crate::CoreError>;

@@ -13,13 +13,15 @@
 //! was never seen moved cells far too much (synthetic_1, 3 seeds: error
 //! 0.0035 → 0.0010 with annotations; docs/decisions/flow.md).
 
-use conceptlab_core::preprocess::Concepts;
 use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use serde::{Deserialize, Serialize};
 
-use super::model::{FlowHistory, FlowMatcher, Sampling};
+use super::model::{FlowHistory, FlowMatcher, FlowMode, Sampling};
 use crate::ModelError;
-use crate::model::{ConceptModel, Encoding, intervene_on};
+use crate::model::{
+    Annotations, ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Residual,
+    intervene_on,
+};
 use crate::train::{Observer, TrainConfig};
 
 /// Where the known part of the condition comes from.
@@ -31,22 +33,6 @@ pub enum ConceptSource {
     /// The cells' annotations where present, ĉ where missing.
     #[default]
     Annotated,
-}
-
-/// Concept annotations of a set of cells: `values` where `observed` is 1.
-#[derive(Debug, Clone, Copy)]
-pub struct Annotations<'a> {
-    pub values: ArrayView2<'a, f32>,
-    pub observed: ArrayView2<'a, f32>,
-}
-
-impl<'a> From<&'a Concepts> for Annotations<'a> {
-    fn from(c: &'a Concepts) -> Self {
-        Annotations {
-            values: c.values.view(),
-            observed: c.observed.view(),
-        }
-    }
 }
 
 /// The known part of the condition: annotations where observed (when given),
@@ -141,6 +127,49 @@ pub fn counterfactual(
     let cond = condition(&encoding, annotations)?;
     let new_cond = edited_condition(&encoding, annotations, values, mask)?;
     flow.counterfactual(x, cond.view(), new_cond.view(), sampling)
+}
+
+/// CBM-FM as an editor: a trained concept model and the flow trained on its
+/// embedding.
+#[derive(Clone, Copy)]
+pub struct CbmFm<'a> {
+    pub model: &'a dyn ConceptModel,
+    pub flow: &'a FlowMatcher,
+    /// What the flow was trained to read in the known part of its condition.
+    pub concepts: ConceptSource,
+}
+
+impl Counterfactual for CbmFm<'_> {
+    /// [`counterfactual`] with the request's sampling (required). An edit
+    /// (inverted, then regenerated) is still its cell, so its change is
+    /// carried to the cell's expression; a decode is a new cell.
+    fn counterfactual(&self, request: &EditRequest) -> Result<Counterfactuals, ModelError> {
+        let sampling = request.sampling.ok_or_else(|| {
+            ModelError::Config("a flow's counterfactual needs sampling settings".into())
+        })?;
+        request.check(self.model.n_concepts())?;
+        let annotations = match self.concepts {
+            ConceptSource::Predicted => None,
+            ConceptSource::Annotated => request.annotations,
+        };
+        let (x, evaluations) = counterfactual(
+            self.model,
+            self.flow,
+            request.x,
+            annotations,
+            request.values,
+            request.mask,
+            &sampling,
+        )?;
+        Ok(Counterfactuals {
+            x,
+            carry: match sampling.mode {
+                FlowMode::Edit { .. } => Residual::Keep,
+                FlowMode::Decode => Residual::Discard,
+            },
+            evaluations: Some(evaluations),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -82,6 +82,20 @@ pub struct FlowHistory {
     pub n_validation: usize,
 }
 
+impl FlowHistory {
+    /// The per-epoch losses as CSV (flow_history.csv).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("epoch,train_flow_matching,val_flow_matching\n");
+        for (epoch, (train, val)) in self.epochs.iter().enumerate() {
+            out.push_str(&format!(
+                "{epoch},{train},{}\n",
+                val.map_or(String::new(), |v| v.to_string())
+            ));
+        }
+        out
+    }
+}
+
 /// How a counterfactual is produced.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "mode")]

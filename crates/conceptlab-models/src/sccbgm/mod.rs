@@ -18,10 +18,13 @@ pub use loss::LossTerms;
 pub use network::Dims;
 use network::Network;
 
+use std::fmt::Write as _;
+
 use crate::ModelError;
 use crate::convert::{to_array, to_tensor};
 use crate::data::ConceptData;
-use crate::model::{ConceptModel, Encoding};
+use crate::model::{ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Model};
+use crate::registry::{ModelConfig, ModelKind};
 use crate::train::{self, F1Counts, Objective, Observer, Split, Summary, TrainConfig, Trained};
 
 /// Rows per forward pass at inference: bounds memory on large data sets.
@@ -93,6 +96,43 @@ impl From<Trained<EpochSummary>> for History {
             n_validation: run.n_validation,
             batch_size: run.batch_size,
         }
+    }
+}
+
+impl History {
+    /// The per-epoch history as CSV (history.csv; no timings, so reruns are
+    /// byte-identical).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "epoch,lr,train_total,train_reconstruction,train_kl,train_concept,train_orthogonality,train_concept_f1,\
+             val_total,val_reconstruction,val_kl,val_concept,val_orthogonality,val_concept_f1\n",
+        );
+        for r in &self.epochs {
+            let t = r.train;
+            let _ = write!(
+                out,
+                "{},{:e},{},{},{},{},{},{}",
+                r.epoch,
+                r.lr,
+                t.total,
+                t.reconstruction,
+                t.kl,
+                t.concept,
+                t.orthogonality,
+                r.train_concept_f1
+            );
+            match (r.validation, r.validation_concept_f1) {
+                (Some(v), Some(f1)) => {
+                    let _ = writeln!(
+                        out,
+                        ",{},{},{},{},{},{f1}",
+                        v.total, v.reconstruction, v.kl, v.concept, v.orthogonality
+                    );
+                }
+                _ => out.push_str(",,,,,,\n"),
+            }
+        }
+        out
     }
 }
 
@@ -325,5 +365,40 @@ impl ConceptModel for ScCbgm {
             out.slice_mut(s![start..end, ..]).assign(&to_array(&x)?);
         }
         Ok(out)
+    }
+}
+
+impl Counterfactual for ScCbgm {
+    /// Abduction → action → prediction ([`ConceptModel::edit`]), keeping or
+    /// discarding each cell's residual as the request says.
+    fn counterfactual(&self, request: &EditRequest) -> Result<Counterfactuals, ModelError> {
+        request.check(self.n_concepts())?;
+        let x = self.edit(request.x, request.values, request.mask, request.residual)?;
+        Ok(Counterfactuals {
+            x,
+            carry: request.residual,
+            evaluations: None,
+        })
+    }
+}
+
+impl Model for ScCbgm {
+    fn kind(&self) -> ModelKind {
+        ModelKind::ScCbgm
+    }
+    fn config(&self) -> ModelConfig {
+        ModelConfig::ScCbgm(self.config.clone())
+    }
+    fn dims(&self) -> Dims {
+        self.net.dims
+    }
+    fn n_parameters(&self) -> usize {
+        self.net.params.numel()
+    }
+    fn to_safetensors(&self) -> Result<Vec<u8>, ModelError> {
+        Ok(self.net.params.to_safetensors(&[])?)
+    }
+    fn as_concept_model(&self) -> Option<&dyn ConceptModel> {
+        Some(self)
     }
 }

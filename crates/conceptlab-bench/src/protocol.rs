@@ -1,31 +1,36 @@
-//! The synthetic counterfactual benchmark (the paper's protocol S1,
-//! spec-data-eval §6.1): hold out a (cell type, concept) combination, train
-//! on everything else, edit the held-out cell type's cells to turn the
-//! concept on, and compare with their exact counterfactual twins.
+//! The synthetic counterfactual benchmark (the paper's protocol S1): hold
+//! out a (cell type, concept) combination, train on everything else, edit
+//! the held-out cell type's cells to turn the concept on, and compare with
+//! their exact counterfactual twins.
 //!
-//! Used by `conceptlab-cli demo` and the robustness benchmark.
+//! Every method is a registry model behind [`Counterfactual`] (scCBGM with
+//! and without its residual, the trivial predictors), plus, with a
+//! [`FlowSetup`], CBM-FM and vanilla FM; the oracle shift is the one row
+//! that is not a model (it reads the answer).
 
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use conceptlab_core::random::stream_rng;
-use conceptlab_core::{DenseArray, Matrix, NumVec};
-use conceptlab_eval::{Points, cell_level_mse, concept_score, mean_metrics};
+use conceptlab_core::random::{stream_rng, streams};
+use conceptlab_eval::{Points, cell_level_mse, concept_score, mse_means};
 use conceptlab_models::flow::cbm::{self, ConceptSource};
 use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
+use conceptlab_models::registry::{self, ModelConfig};
 use conceptlab_models::{
-    ConceptData, ConceptModel, EpochReport, History, Observer, PreprocessConfig, Preprocessor,
-    Residual, ScCbgm, ScCbgmConfig, TrainConfig,
+    Annotations, ConceptData, ConceptModel, Counterfactual, EditRequest, EpochReport, Model,
+    Observer, Residual, TrainConfig,
 };
 use conceptlab_nn::ode::Solver;
-use conceptlab_synth::{
-    Amount, ConceptTable, Corruption, Intervention, Role, SynthDataset, corrupt,
-};
+use conceptlab_synth::{Amount, ConceptTable, Corruption, Role, SynthDataset, corrupt};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
-/// Stream of the concept corruption (far from the generator's cell streams).
-const CORRUPTION_STREAM: u64 = u64::MAX - 7;
+use crate::BenchError;
+use crate::report::MethodScore;
+use crate::suite::{SyntheticSuite, counts_matrix};
+
+fn protocol(reason: impl Into<String>) -> BenchError {
+    BenchError::Protocol(reason.into())
+}
 
 /// One run of the protocol.
 #[derive(Debug, Clone)]
@@ -36,8 +41,8 @@ pub struct Setup {
     /// `celltype_*`, never corrupted, never edited), as a user with a real
     /// data set would (`fit --concepts stim,cell_type`).
     pub cell_type_concepts: bool,
-    pub preprocess: PreprocessConfig,
-    pub model: ScCbgmConfig,
+    /// The bottleneck model (scCBGM) the flows condition on.
+    pub model: ModelConfig,
     pub train: TrainConfig,
     /// Also train the flow-matching generators and edit with them.
     pub flow: Option<FlowSetup>,
@@ -135,23 +140,11 @@ struct SolverRun {
     round_trip: Array2<f32>,
 }
 
-/// Errors of the flow-matching counterfactuals (same space as [`Outcome`]).
+/// What the flow stage measured beyond its methods' scores (which are rows
+/// of [`Outcome::methods`]: `cbm-fm-edit`, `cbm-fm-decode`,
+/// `vanilla-fm-edit`, `vanilla-fm-decode`).
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowOutcome {
-    /// Conditioned on scCBGM's [ĉ ‖ u]; invert, then integrate with the edit.
-    pub cbm_fm_edit_mse: f64,
-    /// Same flow from fresh noise.
-    pub cbm_fm_decode_mse: f64,
-    /// Conditioned on the observed concepts only (CellFlow-style), edit mode.
-    pub vanilla_fm_edit_mse: f64,
-    /// Vanilla FM from fresh noise.
-    pub vanilla_fm_decode_mse: f64,
-    /// The part of each edit's error that every cell shares: the squared
-    /// mean of (edit − twin) per feature. A flow that moves the held-out
-    /// cell type by the wrong amount shows it here; what is left of the
-    /// error is cell-to-cell.
-    pub cbm_fm_edit_shared_mse: f64,
-    pub vanilla_fm_edit_shared_mse: f64,
     /// How far apart the two flows' edits are (MSE between them): far below
     /// their errors means both make the same mistake.
     pub cbm_fm_vs_vanilla_fm_mse: f64,
@@ -187,14 +180,14 @@ struct FlowEdits {
 #[allow(clippy::too_many_arguments)]
 fn flow_counterfactuals(
     flow: &FlowSetup,
-    model: &ScCbgm,
+    model: &dyn ConceptModel,
     features: &Array2<f32>,
     concepts: &Array2<f32>,
     source: &Array2<f32>,
     values: &Array2<f32>,
     mask: &Array2<f32>,
     setup: &Setup,
-) -> Result<FlowEdits> {
+) -> Result<FlowEdits, BenchError> {
     let started = Instant::now();
     let progress = |name: &'static str| {
         move |r: &EpochReport| {
@@ -210,7 +203,7 @@ fn flow_counterfactuals(
     // CBM-FM.
     let mut cbm = FlowMatcher::new(flow.config.clone(), d, model.embedding_dim(), setup.seed)?;
     let observed = Array2::ones(concepts.dim());
-    let annotations = (flow.concepts == ConceptSource::Annotated).then_some(cbm::Annotations {
+    let annotations = (flow.concepts == ConceptSource::Annotated).then_some(Annotations {
         values: concepts.view(),
         observed: observed.view(),
     });
@@ -236,11 +229,10 @@ fn flow_counterfactuals(
     // The cells' observed concepts: the edit's values with the target off.
     let original = values * &(1.0 - mask);
     let source_observed = Array2::ones(original.dim());
-    let source_annotations =
-        (flow.concepts == ConceptSource::Annotated).then_some(cbm::Annotations {
-            values: original.view(),
-            observed: source_observed.view(),
-        });
+    let source_annotations = (flow.concepts == ConceptSource::Annotated).then_some(Annotations {
+        values: original.view(),
+        observed: source_observed.view(),
+    });
     let counterfactual = |sampling: &Sampling| {
         cbm::counterfactual(
             model,
@@ -324,9 +316,7 @@ fn flow_counterfactuals(
     })
 }
 
-/// What a run measured. Errors are mean squared differences per cell and
-/// feature between edited cells and their true counterfactuals, in the
-/// model's feature space (PC scores of log-normalised expression).
+/// What a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub cell_type: String,
@@ -338,37 +328,26 @@ pub struct Outcome {
     pub held_out_in_training: usize,
     pub n_edited: usize,
     pub n_features: usize,
+    /// scCBGM's trainable parameters.
     pub n_parameters: usize,
-    /// scCBGM's edit.
-    pub edited_mse: f64,
-    /// scCBGM's edit keeping each cell's reconstruction residual.
-    pub edited_residual_mse: f64,
-    /// "Return the unedited cells".
-    pub unedited_mse: f64,
-    /// "Shift by the training mean difference" (concept on minus off).
-    pub mean_shift_mse: f64,
-    /// A bound for predictors that move every cell alike: the true mean
-    /// effect on the edited cells, added to each (uses the answer).
-    pub oracle_shift_mse: f64,
+    /// Every method's error against the twins, in a fixed order: `sccbgm`
+    /// (its edit keeping each cell's residual), `sccbgm-decoder` (the
+    /// decoder's output, the reference's edit), `copy` (the unedited
+    /// cells), `mean-shift` (the training mean difference), `oracle-shift`
+    /// (every cell shifted by the true mean effect: a bound for predictors
+    /// that move all cells alike; it uses the answer), then the flows'.
+    pub methods: Vec<MethodScore>,
     /// Mean AUROC of the concept head over the original concepts, on the
     /// never-seen twins; the target concept is scored on twins (on) against
     /// their unedited sources (off).
     pub concept_auroc: Option<f64>,
     pub target_auroc: Option<f64>,
-    /// Flow matching on top (with `--generator fm`).
+    /// The flow stage's cost and studies (with a [`FlowSetup`]).
     pub flow: Option<FlowOutcome>,
     pub epochs: usize,
     pub best_epoch: usize,
     pub train_seconds: f64,
     pub cells_per_second: f64,
-}
-
-fn counts_matrix(counts: &[u32], rows: usize, cols: usize) -> Result<Matrix> {
-    let data: Vec<f32> = counts.iter().map(|&c| c as f32).collect();
-    Ok(Matrix::Dense(DenseArray::new(
-        vec![rows, cols],
-        NumVec::F32(data),
-    )?))
 }
 
 /// Mean squared difference per entry of two equally shaped arrays.
@@ -383,8 +362,8 @@ fn mean_sq(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
 /// Scores the inversion-depth study; full inversion is the run's own edit.
 fn depth_points(
     edits: &FlowEdits,
-    mse: &dyn Fn(&Array2<f32>, &str) -> Result<f64>,
-) -> Result<Vec<TEditPoint>> {
+    mse: &dyn Fn(&Array2<f32>, &str) -> Result<f64, BenchError>,
+) -> Result<Vec<TEditPoint>, BenchError> {
     if edits.depths.is_empty() {
         return Ok(Vec::new());
     }
@@ -405,8 +384,8 @@ fn depth_points(
 fn solver_points(
     study: &[SolverRun],
     source: &Array2<f32>,
-    mse: &dyn Fn(&Array2<f32>, &str) -> Result<f64>,
-) -> Result<Vec<SolverPoint>> {
+    mse: &dyn Fn(&Array2<f32>, &str) -> Result<f64, BenchError>,
+) -> Result<Vec<SolverPoint>, BenchError> {
     let Some(reference) = study.first() else {
         return Ok(Vec::new());
     };
@@ -426,7 +405,7 @@ fn solver_points(
 }
 
 /// Appends one-hot cell-type columns to a concept table.
-fn with_cell_types(table: ConceptTable, data: &SynthDataset) -> Result<ConceptTable> {
+fn with_cell_types(table: ConceptTable, data: &SynthDataset) -> Result<ConceptTable, BenchError> {
     let n_types = data
         .celltype
         .iter()
@@ -445,53 +424,30 @@ fn with_cell_types(table: ConceptTable, data: &SynthDataset) -> Result<ConceptTa
     Ok(ConceptTable::new(names, values, table.n_rows)?)
 }
 
-/// The preprocessing every held-out combination shares, and the features of
-/// every generated cell under it.
-pub struct Prepared {
-    pub pre: Preprocessor,
-    /// One row per generated cell (`data.n_obs()` rows).
-    pub features: Array2<f32>,
-    /// Cells the pipeline was fitted on.
-    pub n_fitted: usize,
+/// `model`'s edited cells for `request` with `residual`.
+fn edit_with(
+    model: &dyn Counterfactual,
+    request: &EditRequest,
+    residual: Residual,
+) -> Result<Array2<f32>, BenchError> {
+    let mut request = *request;
+    request.residual = residual;
+    Ok(model.counterfactual(&request)?.x)
 }
 
-/// Fits the preprocessing (normalisation, PCA) once, on the cells that no
-/// combination of the split holds out, so that it has seen none of any
-/// combination's dropped cells: every run stays zero-shot, all of them
-/// share one PC space (their errors are in the same units), and the demo
-/// pays for one PCA instead of one per combination.
-pub fn prepare(
-    data: &SynthDataset,
-    interventions: &[Intervention],
-    config: &PreprocessConfig,
-    seed: u64,
-) -> Result<Prepared> {
-    let fit_rows: Vec<usize> = (0..data.n_obs())
-        .filter(|&n| interventions.iter().all(|iv| iv.roles[n] != Role::Drop))
-        .collect();
-    let counts = counts_matrix(&data.counts, data.n_obs(), data.n_vars())?;
-    let (pre, features) = Preprocessor::fit(&counts, config, Some(&fit_rows), seed)?;
-    Ok(Prepared {
-        pre,
-        features,
-        n_fitted: fit_rows.len(),
-    })
-}
-
-/// Runs the protocol for one held-out combination.
+/// Runs the protocol for one held-out combination of `suite`.
 pub fn run(
-    data: &SynthDataset,
-    interventions: &[Intervention],
-    prepared: &Prepared,
+    suite: &SyntheticSuite,
     setup: &Setup,
     observer: &mut Observer,
-) -> Result<(Outcome, History)> {
+) -> Result<Outcome, BenchError> {
+    let (data, interventions) = (&suite.data, &suite.interventions);
     let Some(iv) = interventions.get(setup.intervention) else {
-        bail!(
+        return Err(protocol(format!(
             "intervention {} does not exist (the split has {})",
             setup.intervention,
             interventions.len()
-        );
+        )));
     };
     let (g, c) = (data.n_vars(), data.n_concepts());
     let names: Vec<String> = (0..c).map(|j| format!("concept_{j}")).collect();
@@ -507,24 +463,30 @@ pub fn run(
     let (table, label) = match setup.corruption {
         None => (table, "none".to_string()),
         Some((kind, amount)) => {
-            let mut rng = stream_rng(setup.seed, CORRUPTION_STREAM);
+            let mut rng = stream_rng(setup.seed, streams::CORRUPTION);
             (
                 corrupt(&table, kind, amount, Some(&target), &mut rng)?,
                 format!("{kind:?} {amount:?}"),
             )
         }
     };
+    let n_annotated = table.n_cols();
     let table = if setup.cell_type_concepts {
         with_cell_types(table, data)?
     } else {
         table
     };
     let k = table.n_cols();
+    // Each annotated concept is one column; the cell types one one-hot group.
+    let mut groups: Vec<std::ops::Range<usize>> = (0..n_annotated).map(|j| j..j + 1).collect();
+    if k > n_annotated {
+        groups.push(n_annotated..k);
+    }
     let target_col = table
         .names
         .iter()
         .position(|n| *n == target)
-        .context("target concept lost")?;
+        .ok_or_else(|| protocol("target concept lost"))?;
     let concept_rows = |cells: &[usize]| -> Array2<f32> {
         let mut out = Array2::zeros((cells.len(), k));
         for (r, &n) in cells.iter().enumerate() {
@@ -543,53 +505,57 @@ pub fn run(
         })
         .count();
     if leaked > 0 {
-        bail!("{leaked} training cells show the held-out combination");
+        return Err(protocol(format!(
+            "{leaked} training cells show the held-out combination"
+        )));
     }
-    let features = prepared.features.select(Axis(0), &train_cells);
+    let features = suite.features.select(Axis(0), &train_cells);
     let concepts = concept_rows(&train_cells);
     let observed = Array2::ones(concepts.dim());
-    let training = ConceptData::new(features.clone(), concepts.clone(), observed, k)?;
-    let mut model = ScCbgm::new(
-        setup.model.clone(),
-        conceptlab_models::Dims {
-            input_dim: prepared.pre.n_features(),
-            n_hard: k,
-            n_soft: 0,
-        },
-        setup.seed,
-    )?;
+    let training =
+        ConceptData::new(features.clone(), concepts.clone(), observed, k)?.with_groups(groups)?;
     let started = Instant::now();
-    let history = model.fit(&training, &setup.train, setup.seed, observer)?;
+    let sccbgm = registry::fit(&setup.model, &training, &setup.train, setup.seed, observer)?;
     let train_seconds = started.elapsed().as_secs_f64();
+    let concept_model = sccbgm.model.as_concept_model().ok_or_else(|| {
+        protocol(format!(
+            "the benchmark's concept model must be a bottleneck model, not {}",
+            sccbgm.model.kind().name()
+        ))
+    })?;
+    let trivial = |config: ModelConfig| -> Result<Box<dyn Model>, BenchError> {
+        Ok(registry::fit(&config, &training, &setup.train, setup.seed, &mut |_| {})?.model)
+    };
+    let copy = trivial(ModelConfig::Copy)?;
+    let mean_shift = trivial(ModelConfig::MeanShift)?;
 
     // Edit: the cells to modify with the target concept turned on.
     let n_edit = iv.modify.len();
-    let source = prepared.features.select(Axis(0), &iv.modify);
-    let twins = prepared
-        .pre
-        .transform(&counts_matrix(&iv.twins, n_edit, g)?)?;
-    let mut values = concept_rows(&iv.modify);
+    let source = suite.features.select(Axis(0), &iv.modify);
+    let twins = suite.pre.transform(&counts_matrix(&iv.twins, n_edit, g)?)?;
+    let original = concept_rows(&iv.modify);
+    let mut values = original.clone();
     let mut mask = Array2::zeros(values.dim());
     for r in 0..n_edit {
         values[[r, target_col]] = 1.0;
         mask[[r, target_col]] = 1.0;
     }
-    let edited = model.edit(source.view(), values.view(), mask.view(), Residual::Discard)?;
-    let edited_residual = model.edit(source.view(), values.view(), mask.view(), Residual::Keep)?;
-
-    // Baseline: add the training difference of means (target on − off).
-    let on: Vec<usize> = (0..train_cells.len())
-        .filter(|&r| concepts[[r, target_col]] > 0.5)
-        .collect();
-    let off: Vec<usize> = (0..train_cells.len())
-        .filter(|&r| concepts[[r, target_col]] <= 0.5)
-        .collect();
-    let mean_of = |rows: &[usize]| features.select(Axis(0), rows).mean_axis(Axis(0));
-    let (Some(m_on), Some(m_off)) = (mean_of(&on), mean_of(&off)) else {
-        bail!("the target concept is never on (or never off) in training");
+    let all_observed = Array2::ones(original.dim());
+    let request = EditRequest {
+        x: source.view(),
+        annotations: Some(Annotations {
+            values: original.view(),
+            observed: all_observed.view(),
+        }),
+        values: values.view(),
+        mask: mask.view(),
+        residual: Residual::Keep,
+        sampling: None,
     };
-    let shifted = &source + &(m_on - m_off);
-
+    let edited_residual = edit_with(&*sccbgm.model, &request, Residual::Keep)?;
+    let edited = edit_with(&*sccbgm.model, &request, Residual::Discard)?;
+    let unedited = edit_with(&*copy, &request, Residual::Keep)?;
+    let shifted = edit_with(&*mean_shift, &request, Residual::Keep)?;
     // An oracle no method can use: every cell shifted by the true mean
     // effect on these very cells. What is left is cell-to-cell variation of
     // the effect (quantile-coupled Poisson counts move in whole units).
@@ -599,16 +565,24 @@ pub fn run(
     };
     let fm = match &setup.flow {
         Some(flow) => Some(flow_counterfactuals(
-            flow, &model, &features, &concepts, &source, &values, &mask, setup,
+            flow,
+            concept_model,
+            &features,
+            &concepts,
+            &source,
+            &values,
+            &mask,
+            setup,
         )?),
         None => None,
     };
+
     let keys: Vec<String> = (0..n_edit).map(|i| i.to_string()).collect();
     let as_f64 = |a: &Array2<f32>| a.iter().map(|&v| v as f64).collect::<Vec<f64>>();
     let twins64 = as_f64(&twins);
-    let d = prepared.pre.n_features();
+    let d = suite.pre.n_features();
     let truth = Points::new("true counterfactuals", &twins64, d)?;
-    let mse = |a: &Array2<f32>, what: &str| -> Result<f64> {
+    let mse = |a: &Array2<f32>, what: &str| -> Result<f64, BenchError> {
         let v = as_f64(a);
         Ok(cell_level_mse(
             &Points::new(what, &v, d)?,
@@ -620,15 +594,48 @@ pub fn run(
     // The part of an error every cell shares (the held-out cell type moved
     // by the wrong amount) is the squared distance of the means, per
     // feature; the rest of the cell-level MSE is cell-to-cell.
-    let source64 = as_f64(&source);
-    let control = Points::new("unedited cells", &source64, d)?;
-    let shared_mse = |a: &Array2<f32>, what: &str| -> Result<f64> {
+    let score = |method: &str, label: &str, a: &Array2<f32>| -> Result<MethodScore, BenchError> {
         let v = as_f64(a);
-        Ok(mean_metrics(&truth, &Points::new(what, &v, d)?, &control)?.mse_means)
+        Ok(MethodScore {
+            method: method.to_string(),
+            label: label.to_string(),
+            mse: mse(a, label)?,
+            shared_mse: mse_means(&truth, &Points::new(label, &v, d)?)?,
+        })
+    };
+    let mut methods = vec![
+        score("sccbgm", "scCBGM edit (residual kept)", &edited_residual)?,
+        score("sccbgm-decoder", "scCBGM edit (decoder output)", &edited)?,
+        score("copy", "unedited cells", &unedited)?,
+        score("mean-shift", "shift by training mean difference", &shifted)?,
+        score("oracle-shift", "oracle: true mean effect (bound)", &oracle)?,
+    ];
+    let flow = match fm {
+        Some(f) => {
+            methods.extend([
+                score("cbm-fm-edit", "scCBGM-FM edit", &f.cbm_edit)?,
+                score("cbm-fm-decode", "scCBGM-FM decode", &f.cbm_decode)?,
+                score(
+                    "vanilla-fm-edit",
+                    "vanilla FM edit (observed concepts)",
+                    &f.vanilla_edit,
+                )?,
+                score("vanilla-fm-decode", "vanilla FM decode", &f.vanilla_decode)?,
+            ]);
+            Some(FlowOutcome {
+                cbm_fm_vs_vanilla_fm_mse: mean_sq(&f.cbm_edit, &f.vanilla_edit),
+                evaluations_per_cell: f.evaluations,
+                train_seconds: f.seconds,
+                edit_cells_per_second: f.edit_cells_per_second,
+                solvers: solver_points(&f.study, &source, &mse)?,
+                t_edit: depth_points(&f, &mse)?,
+            })
+        }
+        None => None,
     };
 
     // Concept recovery on cells the model never saw.
-    let enc_twins = model.encode(twins.view())?;
+    let enc_twins = concept_model.encode(twins.view())?;
     let mut aurocs = Vec::new();
     for (orig, name) in names.iter().enumerate() {
         let Some(j) = table.names.iter().position(|n| n == name) else {
@@ -652,7 +659,7 @@ pub fn run(
             aurocs.push(a);
         }
     }
-    let enc_source = model.encode(source.view())?;
+    let enc_source = concept_model.encode(source.view())?;
     let mut truth = vec![1u8; n_edit];
     truth.extend(std::iter::repeat_n(0u8, n_edit));
     let prob: Vec<f64> = enc_twins
@@ -664,45 +671,24 @@ pub fn run(
         .collect();
     let target_auroc = concept_score(&truth, &prob)?.auroc;
 
-    let cells_trained: usize = history.n_train * history.epochs.len();
-    let outcome = Outcome {
+    let cells_trained: usize = sccbgm.n_train * sccbgm.epochs;
+    Ok(Outcome {
         cell_type: format!("celltype_{}", iv.celltype),
         concept: target,
         corruption: label,
-        n_train: history.n_train,
+        n_train: sccbgm.n_train,
         held_out_in_training: leaked,
         n_edited: n_edit,
         n_features: d,
-        n_parameters: model.n_parameters(),
-        edited_mse: mse(&edited, "edited cells")?,
-        edited_residual_mse: mse(&edited_residual, "edited cells (residual kept)")?,
-        unedited_mse: mse(&source, "unedited cells")?,
-        mean_shift_mse: mse(&shifted, "mean-shifted cells")?,
-        oracle_shift_mse: mse(&oracle, "oracle-shifted cells")?,
-        flow: match fm {
-            Some(f) => Some(FlowOutcome {
-                cbm_fm_edit_mse: mse(&f.cbm_edit, "CBM-FM edits")?,
-                cbm_fm_decode_mse: mse(&f.cbm_decode, "CBM-FM decodes")?,
-                vanilla_fm_edit_mse: mse(&f.vanilla_edit, "vanilla FM edits")?,
-                vanilla_fm_decode_mse: mse(&f.vanilla_decode, "vanilla FM decodes")?,
-                cbm_fm_edit_shared_mse: shared_mse(&f.cbm_edit, "CBM-FM edits")?,
-                vanilla_fm_edit_shared_mse: shared_mse(&f.vanilla_edit, "vanilla FM edits")?,
-                cbm_fm_vs_vanilla_fm_mse: mean_sq(&f.cbm_edit, &f.vanilla_edit),
-                evaluations_per_cell: f.evaluations,
-                train_seconds: f.seconds,
-                edit_cells_per_second: f.edit_cells_per_second,
-                solvers: solver_points(&f.study, &source, &mse)?,
-                t_edit: depth_points(&f, &mse)?,
-            }),
-            None => None,
-        },
+        n_parameters: sccbgm.model.n_parameters(),
+        methods,
         concept_auroc: (!aurocs.is_empty())
             .then(|| aurocs.iter().sum::<f64>() / aurocs.len() as f64),
         target_auroc,
-        epochs: history.epochs.len(),
-        best_epoch: history.best_epoch,
+        flow,
+        epochs: sccbgm.epochs,
+        best_epoch: sccbgm.best_epoch,
         train_seconds,
         cells_per_second: cells_trained as f64 / train_seconds.max(1e-9),
-    };
-    Ok((outcome, history))
+    })
 }

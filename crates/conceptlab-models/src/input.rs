@@ -1,43 +1,42 @@
-//! What `fit`, `encode` and `edit` share: reading the expression matrix a
-//! model uses, checking data against a checkpoint, and writing files
-//! atomically.
+//! What a trained model reads from a data set: the expression matrix it was
+//! fitted on (X or a layer), checked gene for gene against the model's, and
+//! the features its preprocessing makes of it.
 
-use std::path::Path;
+use std::collections::HashSet;
 
-use anyhow::Result;
 use conceptlab_core::{CellData, Matrix};
-use conceptlab_models::checkpoint::Meta;
+use ndarray::Array2;
 
-use crate::exit::user_error;
+use crate::ModelError;
+use crate::checkpoint::Meta;
 
 /// X, or the named layer.
-pub fn expression<'a>(data: &'a CellData, layer: Option<&str>, path: &Path) -> Result<&'a Matrix> {
+pub fn expression<'a>(data: &'a CellData, layer: Option<&str>) -> Result<&'a Matrix, ModelError> {
     match layer {
         None => Ok(&data.x),
         Some(name) => data.layers.get(name).ok_or_else(|| {
             let available: Vec<&str> = data.layers.keys().map(String::as_str).collect();
-            user_error!(
-                "{}: no layer `{name}` (layers: {})",
-                path.display(),
+            ModelError::Input(format!(
+                "no layer `{name}` (layers: {})",
                 if available.is_empty() {
                     "none".to_string()
                 } else {
                     available.join(", ")
                 }
-            )
+            ))
         }),
     }
 }
 
 /// Refuses data whose genes differ from the model's, saying exactly how.
-pub fn check_genes(meta: &Meta, data: &CellData, path: &Path, model: &Path) -> Result<()> {
+pub fn check_genes(meta: &Meta, data: &CellData) -> Result<(), ModelError> {
     let want = &meta.data.var_names;
     let have = data.var_names();
     if want == have {
         return Ok(());
     }
-    let wanted: std::collections::HashSet<&str> = want.iter().map(String::as_str).collect();
-    let present: std::collections::HashSet<&str> = have.iter().map(String::as_str).collect();
+    let wanted: HashSet<&str> = want.iter().map(String::as_str).collect();
+    let present: HashSet<&str> = have.iter().map(String::as_str).collect();
     let missing: Vec<&str> = want
         .iter()
         .map(String::as_str)
@@ -76,11 +75,16 @@ pub fn check_genes(meta: &Meta, data: &CellData, path: &Path, model: &Path) -> R
         }
         parts.join("; ")
     };
-    Err(user_error!(
-        "{}: its genes (var_names) do not match model {} ({} genes in the data, {} in the model): {detail}",
-        path.display(),
-        model.display(),
+    Err(ModelError::Input(format!(
+        "its genes (var_names) do not match the model's ({} genes in the data, {} in the model): {detail}",
         have.len(),
         want.len()
-    ))
+    )))
+}
+
+/// The model features of every cell of `data` (after the gene check).
+pub fn features(meta: &Meta, data: &CellData) -> Result<Array2<f32>, ModelError> {
+    check_genes(meta, data)?;
+    let matrix = expression(data, meta.data.layer.as_deref())?;
+    meta.preprocessing.transform(matrix)
 }

@@ -1,0 +1,28 @@
+//! The counterfactual benchmark: everything between "a suite of data sets
+//! with known counterfactuals" and "a table of errors per model".
+//!
+//! - [`suite`]: the synthetic suite — generated cells, the zero-shot split
+//!   and the preprocessing every held-out combination shares;
+//! - [`protocol`]: one run (a held-out combination × a setup × a seed):
+//!   trains the registry's models without the combination, edits it, and
+//!   scores every method against the exact twins ([`Outcome`]);
+//! - [`report`]: result rows ({suite, model, seed, metric, value}) and the
+//!   means over held-out combinations that the tables print;
+//! - [`studies`]: the noisy-concept robustness study and the flow study.
+//!
+//! Called in-process by `conceptlab-cli demo` and by xtask; no file I/O.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod error;
+pub mod protocol;
+pub mod report;
+pub mod studies;
+pub mod suite;
+
+pub use error::BenchError;
+pub use protocol::{FlowOutcome, FlowSetup, Outcome, Setup, run};
+pub use report::{MethodScore, ResultRow, mean_scores};
+pub use suite::SyntheticSuite;

@@ -1,0 +1,192 @@
+//! Registry models through the command line: the trivial predictors fit,
+//! save, load and edit like scCBGM; checkpoints are checked at load and
+//! written whole.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_bad_input, assert_ok, dense, p, pbmc, run, stdout};
+use conceptlab_core::{CellData, Column};
+
+fn fit_kind(kind: &str, out: &Path) {
+    assert_ok(&run(&[
+        "-q",
+        "fit",
+        p(&pbmc()),
+        "--model-type",
+        kind,
+        "--concepts",
+        "bulk_labels,phase",
+        "-o",
+        p(out),
+    ]));
+}
+
+fn edit(model: &Path, out: &Path) -> std::process::Output {
+    run(&[
+        "-q",
+        "edit",
+        p(&pbmc()),
+        "--model",
+        p(model),
+        "--set",
+        "phase=S",
+        "--where",
+        "bulk_labels=CD19+ B",
+        "-o",
+        p(out),
+    ])
+}
+
+fn pcs(data: &CellData) -> Vec<Vec<f32>> {
+    let x = dense(&data.obsm["X_pca"]);
+    let width = x.len() / data.n_obs();
+    x.chunks(width).map(<[f32]>::to_vec).collect()
+}
+
+fn labels(data: &CellData, column: &str) -> Vec<String> {
+    let Column::Categorical(c) = &data.obs.columns[column] else {
+        panic!("{column} is not categorical")
+    };
+    (0..data.n_obs())
+        .map(|i| c.label(i).unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn the_registry_lists_every_kind() {
+    let o = run(&["models"]);
+    assert_ok(&o);
+    let names: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["sccbgm", "cbm-fm", "copy", "mean-shift"]);
+    let o = run(&["fit", p(&pbmc()), "--model-type", "nope", "--concepts", "phase", "-o", "x"]);
+    assert_bad_input(&o, &["nope", "mean-shift"]);
+}
+
+#[test]
+fn trivial_predictors_fit_save_load_and_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n);
+    fit_kind("copy", &path("copy"));
+    fit_kind("mean-shift", &path("shift"));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path("shift").join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["format"], 2);
+    assert_eq!(meta["model"]["kind"], "mean-shift");
+    assert_eq!(meta["epochs"], 0);
+
+    assert_ok(&edit(&path("copy"), &path("copied.h5ad")));
+    assert_ok(&edit(&path("shift"), &path("shifted.h5ad")));
+    let input = conceptlab_io::read_h5ad(pbmc()).unwrap();
+    let copied = conceptlab_io::read_h5ad(path("copied.h5ad")).unwrap();
+    let shifted = conceptlab_io::read_h5ad(path("shifted.h5ad")).unwrap();
+    let types = labels(&input, "bulk_labels");
+    let phases = labels(&input, "phase");
+
+    // Copy: expression unchanged, obs describes the request.
+    let x_in = dense(&input.x);
+    assert_eq!(dense(&copied.x), x_in);
+    let new_phase = labels(&copied, "phase");
+    for i in 0..input.n_obs() {
+        let edited = types[i] == "CD19+ B";
+        assert_eq!(new_phase[i] == "S", edited || phases[i] == "S", "cell {i}");
+    }
+
+    // Mean shift: each edited cell moves by mean(S) - mean(its phase) over
+    // the training cells (all 700), in PC space; the others do not move.
+    let (before, after) = (pcs(&copied), pcs(&shifted));
+    let mean_of = |phase: &str| -> Vec<f64> {
+        let rows: Vec<&Vec<f32>> = (0..700).filter(|&i| phases[i] == phase).map(|i| &before[i]).collect();
+        let mut m = vec![0.0; before[0].len()];
+        for r in &rows {
+            for (a, &v) in m.iter_mut().zip(r.iter()) {
+                *a += v as f64 / rows.len() as f64;
+            }
+        }
+        m
+    };
+    let s = mean_of("S");
+    let mut moved = 0;
+    for i in 0..700 {
+        let delta: Vec<f64> = after[i].iter().zip(&before[i]).map(|(a, b)| (a - b) as f64).collect();
+        if types[i] != "CD19+ B" || phases[i] == "S" {
+            assert!(delta.iter().all(|d| d.abs() < 1e-4), "cell {i} moved");
+            continue;
+        }
+        moved += 1;
+        let own = mean_of(&phases[i]);
+        for (j, d) in delta.iter().enumerate() {
+            let expected = s[j] - own[j];
+            assert!((d - expected).abs() < 1e-3 * (1.0 + expected.abs()), "cell {i}, PC {j}: {d} vs {expected}");
+        }
+    }
+    assert!(moved > 20, "{moved} cells moved");
+
+    // Neither has a bottleneck to encode with, nor a flow.
+    let o = run(&["encode", p(&pbmc()), "--model", p(&path("copy")), "-o", p(&path("enc.h5ad"))]);
+    assert_bad_input(&o, &["copy", "no concept bottleneck"]);
+    let o = run(&[
+        "edit", p(&pbmc()), "--model", p(&path("shift")), "--generator", "fm", "--set", "phase=S",
+        "-o", p(&path("fm.h5ad")),
+    ]);
+    assert_bad_input(&o, &["no flow generator"]);
+}
+
+#[test]
+fn damaged_checkpoints_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n);
+    fit_kind("mean-shift", &path("a"));
+    assert_ok(&run(&[
+        "-q", "--override", "train.max_epochs=1", "--override", "model.sccbgm.hidden_dim=16",
+        "fit", p(&pbmc()), "--concepts", "phase", "-o", p(&path("b")),
+    ]));
+    let weights = path("b").join("weights.safetensors");
+    let original = std::fs::read(&weights).unwrap();
+    let out = path("out.h5ad");
+
+    // A byte overwritten in the middle.
+    let mut flipped = original.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    std::fs::write(&weights, &flipped).unwrap();
+    assert_bad_input(&edit(&path("b"), &out), &["weights.safetensors", "sha256"]);
+    // Truncated.
+    std::fs::write(&weights, &original[..original.len() / 3]).unwrap();
+    assert_bad_input(&edit(&path("b"), &out), &["weights.safetensors", "bytes"]);
+    // What `fit --force` killed between files left before format 2: another
+    // model's weights beside this meta.json.
+    std::fs::copy(path("a").join("weights.safetensors"), &weights).unwrap();
+    assert_bad_input(&edit(&path("b"), &out), &["weights.safetensors"]);
+    assert!(!out.exists());
+
+    // A refit replaces the directory whole, and an edit never writes into it.
+    assert_ok(&run(&[
+        "-q", "--override", "train.max_epochs=1", "--override", "model.sccbgm.hidden_dim=16",
+        "fit", p(&pbmc()), "--concepts", "phase", "-o", p(&path("b")), "--force",
+    ]));
+    assert_eq!(std::fs::read(&weights).unwrap(), original, "same seed, same bytes");
+    let o = run(&[
+        "edit", p(&pbmc()), "--model", p(&path("b")), "--set", "phase=S", "-o",
+        p(&path("b").join("weights.safetensors")), "--force",
+    ]);
+    assert_bad_input(&o, &["input directory"]);
+    let o = run(&[
+        "edit", p(&pbmc()), "--model", p(&path("b")), "--set", "phase=S", "-o",
+        p(&path("b").join("new.h5ad")),
+    ]);
+    assert_bad_input(&o, &["input directory"]);
+    assert_ok(&edit(&path("b"), &out));
+
+    // A directory of the user's is never replaced.
+    let mine = path("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), b"mine").unwrap();
+    let o = run(&["fit", p(&pbmc()), "--model-type", "copy", "--concepts", "phase", "-o", p(&mine), "--force"]);
+    assert_bad_input(&o, &["no model"]);
+    assert_eq!(std::fs::read(mine.join("notes.txt")).unwrap(), b"mine");
+}

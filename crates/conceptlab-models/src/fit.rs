@@ -1,0 +1,249 @@
+//! Fitting a model on a data set, as `fit` does: curate concepts from obs
+//! columns, fit the preprocessing, train the registry model, optionally the
+//! flow-matching generator on top, and fill the checkpoint's metadata. The
+//! CLI, the benchmark and a future Python binding share it.
+
+use conceptlab_core::CellData;
+use conceptlab_core::preprocess::{Concepts, curate_concepts, encode_with};
+use ndarray::Array2;
+
+use crate::ModelError;
+use crate::checkpoint::{
+    self, DataSpec, FLOW_HISTORY_FILE, GeneratorMeta, HISTORY_FILE, Loaded, Meta,
+};
+use crate::data::ConceptData;
+use crate::flow::{CbmFm, ConceptSource, FlowConfig, FlowMatcher, cbm};
+use crate::input::{expression, features};
+use crate::model::{Annotations, Model};
+use crate::pipeline::{PreprocessConfig, Preprocessor};
+use crate::registry::{self, GeneratorKind, ModelConfig};
+use crate::train::{Observer, TrainConfig};
+
+/// What to fit on a data set.
+#[derive(Debug, Clone)]
+pub struct FitRequest {
+    /// obs columns read as hard concepts (categorical, boolean, 0/1).
+    pub hard: Vec<String>,
+    /// Numeric obs columns read as soft concepts (min-max scaled).
+    pub soft: Vec<String>,
+    /// The layer read instead of X.
+    pub layer: Option<String>,
+    pub model: ModelConfig,
+    pub preprocess: PreprocessConfig,
+    pub train: TrainConfig,
+    pub seed: u64,
+}
+
+/// The flow-matching generator to train on top of a bottleneck model.
+#[derive(Debug, Clone)]
+pub struct GeneratorRequest {
+    /// What fills the known part of the flow's condition.
+    pub concepts: ConceptSource,
+    pub config: FlowConfig,
+    pub train: TrainConfig,
+    pub seed: u64,
+}
+
+/// A trained model with everything its checkpoint needs.
+#[derive(Debug)]
+pub struct Trained {
+    pub meta: Meta,
+    pub model: Box<dyn Model>,
+    pub flow: Option<FlowMatcher>,
+    /// The training cells' features (a generator trains on them).
+    features: Array2<f32>,
+    /// The training cells' concept annotations (None when unreadable).
+    concepts: Option<Concepts>,
+    /// history.csv and flow_history.csv, when there are histories.
+    pub history_csv: Option<String>,
+    pub flow_history_csv: Option<String>,
+}
+
+/// Fits `request.model` on `data` (the CLI's `fit`).
+pub fn fit_cells(
+    data: &CellData,
+    request: &FitRequest,
+    observer: &mut Observer,
+) -> Result<Trained, ModelError> {
+    if request.hard.is_empty() && request.soft.is_empty() {
+        return Err(ModelError::Input(
+            "name at least one concept column (hard or soft)".into(),
+        ));
+    }
+    let matrix = expression(data, request.layer.as_deref())?;
+    let concepts = curate_concepts(&data.obs, &request.hard, &request.soft)?;
+    let (pre, features) = Preprocessor::fit(matrix, &request.preprocess, None, request.seed)?;
+    tracing::info!(
+        cells = data.n_obs(),
+        genes = pre.genes.len(),
+        features = pre.n_features(),
+        normalized = pre.target_sum.is_some(),
+        concepts = concepts.len(),
+        "preprocessed"
+    );
+    let training = ConceptData::new(
+        features.clone(),
+        concepts.values.clone(),
+        concepts.observed.clone(),
+        concepts.n_hard(),
+    )?
+    .with_groups(concepts.groups.iter().map(|g| g.columns.clone()).collect())?;
+    let started = std::time::Instant::now();
+    let fit = registry::fit(
+        &request.model,
+        &training,
+        &request.train,
+        request.seed,
+        observer,
+    )?;
+    tracing::info!(
+        epochs = fit.epochs,
+        best_epoch = fit.best_epoch,
+        stopped_early = fit.stopped_early,
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "fitted {} ({} parameters) on {} cells, {} held out for validation",
+        fit.model.kind().name(),
+        fit.model.n_parameters(),
+        fit.n_train,
+        fit.n_validation,
+    );
+    let meta = Meta {
+        format: checkpoint::FORMAT_VERSION,
+        conceptlab_version: env!("CARGO_PKG_VERSION").to_string(),
+        model: request.model.clone(),
+        seed: request.seed,
+        dims: fit.model.dims(),
+        train: request.train.clone(),
+        data: DataSpec {
+            var_names: data.var_names().to_vec(),
+            layer: request.layer.clone(),
+            concept_names: concepts.names.clone(),
+            concept_groups: concepts.groups.clone(),
+        },
+        preprocessing: pre,
+        epochs: fit.epochs,
+        best_epoch: fit.best_epoch,
+        generator: None,
+        files: Vec::new(),
+    };
+    Ok(Trained {
+        meta,
+        model: fit.model,
+        flow: None,
+        features,
+        concepts: Some(concepts),
+        history_csv: fit.history_csv,
+        flow_history_csv: None,
+    })
+}
+
+impl Trained {
+    /// A saved model and the data it was trained on, ready for a generator
+    /// on top (`fit --generator fm --from DIR`). `history_csv` is the saved
+    /// model's own history, carried over.
+    pub fn from_checkpoint(
+        loaded: Loaded,
+        data: &CellData,
+        history_csv: Option<String>,
+    ) -> Result<Self, ModelError> {
+        let features = features(&loaded.meta, data)?;
+        let concepts = encode_with(&loaded.meta.data.concept_groups, &data.obs).ok();
+        let mut meta = loaded.meta;
+        meta.generator = None;
+        Ok(Trained {
+            meta,
+            model: loaded.model,
+            flow: None,
+            features,
+            concepts,
+            history_csv,
+            flow_history_csv: None,
+        })
+    }
+
+    /// Trains CBM-FM on top: the flow conditioned on the model's embedding
+    /// of each training cell (with their annotations in place of the
+    /// predictions when `generator.concepts` says so).
+    pub fn add_generator(
+        &mut self,
+        generator: &GeneratorRequest,
+        observer: &mut Observer,
+    ) -> Result<(), ModelError> {
+        let model = self.model.as_concept_model().ok_or_else(|| {
+            ModelError::Input(format!(
+                "a {} model has no concept bottleneck to train a flow on",
+                self.model.kind().name()
+            ))
+        })?;
+        let annotations = match generator.concepts {
+            ConceptSource::Predicted => None,
+            ConceptSource::Annotated => Some(self.concepts.as_ref().ok_or_else(|| {
+                ModelError::Input(
+                    "the flow is conditioned on the training cells' concept annotations, \
+                     which cannot be read from this data set (condition on the predictions \
+                     instead: flow.concepts = predicted)"
+                        .into(),
+                )
+            })?),
+        };
+        let mut flow = FlowMatcher::new(
+            generator.config.clone(),
+            self.features.ncols(),
+            model.embedding_dim(),
+            generator.seed,
+        )?;
+        let started = std::time::Instant::now();
+        let history = cbm::fit(
+            model,
+            &mut flow,
+            &self.features,
+            annotations.map(Annotations::from),
+            &generator.train,
+            generator.seed,
+            observer,
+        )?;
+        tracing::info!(
+            epochs = history.epochs.len(),
+            best_epoch = history.best_epoch,
+            seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+            "trained the flow ({} parameters) on {} cells, {} held out for validation",
+            flow.n_parameters(),
+            history.n_train,
+            history.n_validation
+        );
+        self.meta.generator = Some(GeneratorMeta {
+            kind: GeneratorKind::CbmFm,
+            concepts: generator.concepts,
+            seed: generator.seed,
+            config: generator.config.clone(),
+            dims: flow.dims(),
+            train: generator.train.clone(),
+            epochs: history.epochs.len(),
+            best_epoch: history.best_epoch,
+        });
+        self.flow_history_csv = Some(history.to_csv());
+        self.flow = Some(flow);
+        Ok(())
+    }
+
+    /// CBM-FM over this model, when a flow was trained.
+    pub fn cbm_fm(&self) -> Option<CbmFm<'_>> {
+        Some(CbmFm {
+            model: self.model.as_concept_model()?,
+            flow: self.flow.as_ref()?,
+            concepts: self.meta.generator.as_ref()?.concepts,
+        })
+    }
+
+    /// Writes the model directory (see [`checkpoint::save`]).
+    pub fn save(&self, dir: &std::path::Path) -> Result<(), ModelError> {
+        let mut extras: Vec<(&str, &[u8])> = Vec::new();
+        if let Some(h) = &self.history_csv {
+            extras.push((HISTORY_FILE, h.as_bytes()));
+        }
+        if let Some(h) = &self.flow_history_csv {
+            extras.push((FLOW_HISTORY_FILE, h.as_bytes()));
+        }
+        checkpoint::save(dir, &self.meta, &*self.model, self.flow.as_ref(), &extras)
+    }
+}
