@@ -360,10 +360,7 @@ fn mean_sq(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
 }
 
 /// Scores the inversion-depth study; full inversion is the run's own edit.
-fn depth_points(
-    edits: &FlowEdits,
-    mse: &dyn Fn(&Array2<f32>, &str) -> Result<f64, BenchError>,
-) -> Result<Vec<TEditPoint>, BenchError> {
+fn depth_points(edits: &FlowEdits, mse: &Scorer) -> Result<Vec<TEditPoint>, BenchError> {
     if edits.depths.is_empty() {
         return Ok(Vec::new());
     }
@@ -384,7 +381,7 @@ fn depth_points(
 fn solver_points(
     study: &[SolverRun],
     source: &Array2<f32>,
-    mse: &dyn Fn(&Array2<f32>, &str) -> Result<f64, BenchError>,
+    mse: &Scorer,
 ) -> Result<Vec<SolverPoint>, BenchError> {
     let Some(reference) = study.first() else {
         return Ok(Vec::new());
@@ -423,6 +420,9 @@ fn with_cell_types(table: ConceptTable, data: &SynthDataset) -> Result<ConceptTa
     }
     Ok(ConceptTable::new(names, values, table.n_rows)?)
 }
+
+/// Scores edited cells (named for error messages) against the twins.
+type Scorer<'a> = dyn Fn(&Array2<f32>, &str) -> Result<f64, BenchError> + 'a;
 
 /// `model`'s edited cells for `request` with `residual`.
 fn edit_with(

@@ -23,6 +23,26 @@ fn fit_kind(kind: &str, out: &Path) {
     ]));
 }
 
+/// A one-epoch scCBGM: enough for a weights file to damage.
+fn fit_small_sccbgm(out: &Path, extra: &[&str]) {
+    let pbmc = pbmc();
+    let mut args = vec![
+        "-q",
+        "--override",
+        "train.max_epochs=1",
+        "--override",
+        "model.sccbgm.hidden_dim=16",
+        "fit",
+        p(&pbmc),
+        "--concepts",
+        "phase",
+        "-o",
+        p(out),
+    ];
+    args.extend(extra);
+    assert_ok(&run(&args));
+}
+
 fn edit(model: &Path, out: &Path) -> std::process::Output {
     run(&[
         "-q",
@@ -63,7 +83,16 @@ fn the_registry_lists_every_kind() {
         .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
         .collect();
     assert_eq!(names, ["sccbgm", "cbm-fm", "copy", "mean-shift"]);
-    let o = run(&["fit", p(&pbmc()), "--model-type", "nope", "--concepts", "phase", "-o", "x"]);
+    let o = run(&[
+        "fit",
+        p(&pbmc()),
+        "--model-type",
+        "nope",
+        "--concepts",
+        "phase",
+        "-o",
+        "x",
+    ]);
     assert_bad_input(&o, &["nope", "mean-shift"]);
 }
 
@@ -100,7 +129,10 @@ fn trivial_predictors_fit_save_load_and_edit() {
     // the training cells (all 700), in PC space; the others do not move.
     let (before, after) = (pcs(&copied), pcs(&shifted));
     let mean_of = |phase: &str| -> Vec<f64> {
-        let rows: Vec<&Vec<f32>> = (0..700).filter(|&i| phases[i] == phase).map(|i| &before[i]).collect();
+        let rows: Vec<&Vec<f32>> = (0..700)
+            .filter(|&i| phases[i] == phase)
+            .map(|i| &before[i])
+            .collect();
         let mut m = vec![0.0; before[0].len()];
         for r in &rows {
             for (a, &v) in m.iter_mut().zip(r.iter()) {
@@ -112,7 +144,11 @@ fn trivial_predictors_fit_save_load_and_edit() {
     let s = mean_of("S");
     let mut moved = 0;
     for i in 0..700 {
-        let delta: Vec<f64> = after[i].iter().zip(&before[i]).map(|(a, b)| (a - b) as f64).collect();
+        let delta: Vec<f64> = after[i]
+            .iter()
+            .zip(&before[i])
+            .map(|(a, b)| (a - b) as f64)
+            .collect();
         if types[i] != "CD19+ B" || phases[i] == "S" {
             assert!(delta.iter().all(|d| d.abs() < 1e-4), "cell {i} moved");
             continue;
@@ -121,17 +157,35 @@ fn trivial_predictors_fit_save_load_and_edit() {
         let own = mean_of(&phases[i]);
         for (j, d) in delta.iter().enumerate() {
             let expected = s[j] - own[j];
-            assert!((d - expected).abs() < 1e-3 * (1.0 + expected.abs()), "cell {i}, PC {j}: {d} vs {expected}");
+            assert!(
+                (d - expected).abs() < 1e-3 * (1.0 + expected.abs()),
+                "cell {i}, PC {j}: {d} vs {expected}"
+            );
         }
     }
     assert!(moved > 20, "{moved} cells moved");
 
     // Neither has a bottleneck to encode with, nor a flow.
-    let o = run(&["encode", p(&pbmc()), "--model", p(&path("copy")), "-o", p(&path("enc.h5ad"))]);
+    let o = run(&[
+        "encode",
+        p(&pbmc()),
+        "--model",
+        p(&path("copy")),
+        "-o",
+        p(&path("enc.h5ad")),
+    ]);
     assert_bad_input(&o, &["copy", "no concept bottleneck"]);
     let o = run(&[
-        "edit", p(&pbmc()), "--model", p(&path("shift")), "--generator", "fm", "--set", "phase=S",
-        "-o", p(&path("fm.h5ad")),
+        "edit",
+        p(&pbmc()),
+        "--model",
+        p(&path("shift")),
+        "--generator",
+        "fm",
+        "--set",
+        "phase=S",
+        "-o",
+        p(&path("fm.h5ad")),
     ]);
     assert_bad_input(&o, &["no flow generator"]);
 }
@@ -141,10 +195,7 @@ fn damaged_checkpoints_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = |n: &str| dir.path().join(n);
     fit_kind("mean-shift", &path("a"));
-    assert_ok(&run(&[
-        "-q", "--override", "train.max_epochs=1", "--override", "model.sccbgm.hidden_dim=16",
-        "fit", p(&pbmc()), "--concepts", "phase", "-o", p(&path("b")),
-    ]));
+    fit_small_sccbgm(&path("b"), &[]);
     let weights = path("b").join("weights.safetensors");
     let original = std::fs::read(&weights).unwrap();
     let out = path("out.h5ad");
@@ -165,28 +216,43 @@ fn damaged_checkpoints_are_refused_naming_the_file() {
     assert!(!out.exists());
 
     // A refit replaces the directory whole, and an edit never writes into it.
-    assert_ok(&run(&[
-        "-q", "--override", "train.max_epochs=1", "--override", "model.sccbgm.hidden_dim=16",
-        "fit", p(&pbmc()), "--concepts", "phase", "-o", p(&path("b")), "--force",
-    ]));
-    assert_eq!(std::fs::read(&weights).unwrap(), original, "same seed, same bytes");
-    let o = run(&[
-        "edit", p(&pbmc()), "--model", p(&path("b")), "--set", "phase=S", "-o",
-        p(&path("b").join("weights.safetensors")), "--force",
-    ]);
-    assert_bad_input(&o, &["input directory"]);
-    let o = run(&[
-        "edit", p(&pbmc()), "--model", p(&path("b")), "--set", "phase=S", "-o",
-        p(&path("b").join("new.h5ad")),
-    ]);
-    assert_bad_input(&o, &["input directory"]);
+    fit_small_sccbgm(&path("b"), &["--force"]);
+    assert_eq!(
+        std::fs::read(&weights).unwrap(),
+        original,
+        "same seed, same bytes"
+    );
+    for (target, force) in [("weights.safetensors", "--force"), ("new.h5ad", "-q")] {
+        let o = run(&[
+            "edit",
+            p(&pbmc()),
+            "--model",
+            p(&path("b")),
+            "--set",
+            "phase=S",
+            "-o",
+            p(&path("b").join(target)),
+            force,
+        ]);
+        assert_bad_input(&o, &["input directory"]);
+    }
     assert_ok(&edit(&path("b"), &out));
 
     // A directory of the user's is never replaced.
     let mine = path("mine");
     std::fs::create_dir(&mine).unwrap();
     std::fs::write(mine.join("notes.txt"), b"mine").unwrap();
-    let o = run(&["fit", p(&pbmc()), "--model-type", "copy", "--concepts", "phase", "-o", p(&mine), "--force"]);
+    let o = run(&[
+        "fit",
+        p(&pbmc()),
+        "--model-type",
+        "copy",
+        "--concepts",
+        "phase",
+        "-o",
+        p(&mine),
+        "--force",
+    ]);
     assert_bad_input(&o, &["no model"]);
     assert_eq!(std::fs::read(mine.join("notes.txt")).unwrap(), b"mine");
 }

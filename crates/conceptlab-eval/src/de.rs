@@ -104,7 +104,7 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     q
 }
 
-/// scCBGM's DE recall (spec-data-eval §4.6): how many of the genes truly
+/// scCBGM's DE recall: how many of the genes truly
 /// differentially expressed between the target and the base cells are also
 /// called between the prediction and the base cells, per direction.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,7 +17,7 @@
 //!   marginals match to 1e-10 instead of stopping after 1,000.
 //!
 //! scCBGM's `emd_ratio` divided per-pair-normalised costs, which made its
-//! numerator and denominator incomparable (spec-data-eval §10.14); the ratio
+//! numerator and denominator incomparable; the ratio
 //! of [`w2_squared`] values replaces it.
 
 use crate::EvalError;

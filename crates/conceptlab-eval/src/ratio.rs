@@ -5,7 +5,7 @@ use crate::EvalError;
 use crate::points::Points;
 
 /// Smallest group scCBGM lets into the denominator. The reference applied it
-/// to MMD only; here it applies to every ratio metric (spec-data-eval §10.13).
+/// to MMD only; here it applies to every ratio metric.
 pub const MIN_GROUP_SIZE: usize = 10;
 
 /// The result of a ratio metric.

@@ -5,7 +5,7 @@
 //! edited features map back to genes.
 //!
 //! The reference computes HVGs on every cell, held-out ground truth included
-//! (mild leakage, spec-data-eval §2.3); here everything is fitted on the
+//! (mild leakage); here everything is fitted on the
 //! cells the caller designates as training cells.
 
 use conceptlab_core::preprocess::{

@@ -1,5 +1,5 @@
-//! Layers and the residual blocks the reference models are built from
-//! (`spec-models.md` §2.1). Order inside a block: Linear → LayerNorm → ReLU →
+//! Layers and the residual blocks the reference models are built from.
+//! Order inside a block: Linear → LayerNorm → ReLU →
 //! Dropout, then the optional residual add.
 
 use candle_core::{Module, Tensor};

@@ -1,4 +1,4 @@
-//! The loss terms of the VAE family (`spec-models.md` §2.5).
+//! The loss terms of the VAE family.
 //!
 //! Each returns a scalar tensor. Concept losses take a per-entry mask
 //! (1 = observed) so missing annotations drop out of the loss instead of

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SynthError;
 
-/// Everything that shapes a synthetic data set (spec-data-eval §1.2, §1.8).
+/// Everything that shapes a synthetic data set.
 /// Defaults are the reference benchmark builder's, with 8 concepts
 /// (`synthetic_1`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub struct SynthConfig {
     pub benchmark: BenchmarkConfig,
 }
 
-/// How the held-out benchmark split is built (spec-data-eval §1.8).
+/// How the held-out benchmark split is built.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BenchmarkConfig {

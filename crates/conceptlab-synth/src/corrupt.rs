@@ -1,4 +1,4 @@
-//! Concept corruptions (spec-data-eval §1.10): the paper's Missing (drop),
+//! Concept corruptions: the paper's Missing (drop),
 //! Irrelevant (add), Incorrect (noise) and Duplicated (duplicate) settings.
 //!
 //! Differences from the reference, all deliberate: randomness comes from the

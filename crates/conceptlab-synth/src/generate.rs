@@ -1,5 +1,5 @@
-//! The per-cell generative process (spec-data-eval §1.3) and exact
-//! counterfactuals (§1.5).
+//! The per-cell generative process and exact
+//! counterfactuals.
 //!
 //! Cell `n` draws its batch, tissue, cell type, concepts and library offset
 //! from stream `1 + 2n` of the seed, and its per-gene Gaussian noise `ε` and

@@ -1,6 +1,6 @@
 //! Synthetic single-cell counts with exact ground-truth counterfactuals.
 //!
-//! The generative process of spec-data-eval §1: cells get a batch, a tissue,
+//! The generative process: cells get a batch, a tissue,
 //! a cell type and binary concepts; counts are Poisson with a log rate that
 //! adds baseline, concept, cell-type, batch, tissue, library-size and noise
 //! terms, drawn by inverse-CDF coupling from per-gene exogenous uniforms.

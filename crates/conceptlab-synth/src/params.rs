@@ -1,4 +1,4 @@
-//! The generator's global parameters (spec-data-eval §1.2), drawn once per
+//! The generator's global parameters, drawn once per
 //! data set from stream 0 of the seed.
 
 use conceptlab_core::linalg::{cholesky, matmul, transpose};
@@ -22,7 +22,7 @@ pub struct SynthParams {
     /// each entry is used as an independent Bernoulli probability; with the
     /// default concentration 0.2 most entries are tiny (their logit is clipped
     /// at -8) and a cell type carries one or two common concepts. Kept for
-    /// fidelity with the reference (spec-data-eval §10.3).
+    /// fidelity with the reference.
     pub p_concept_in_celltype: Vec<f64>,
     /// Standard deviation of the library-size offset per batch.
     pub std_libsize: Vec<f64>,

@@ -1,4 +1,4 @@
-//! The zero-shot benchmark split (spec-data-eval §1.8): held-out (cell type,
+//! The zero-shot benchmark split: held-out (cell type,
 //! concept) combinations, the cells to edit, and their exact counterfactual
 //! twins.
 

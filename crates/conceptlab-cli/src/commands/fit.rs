@@ -103,5 +103,5 @@ fn reuse(args: &FitArgs, dir: &Path) -> Result<Trained> {
         model = %dir.display(),
         "read the model; training only the generator"
     );
-    Ok(Trained::from_checkpoint(loaded, &data, history).map_err(data_error(&args.data))?)
+    Trained::from_checkpoint(loaded, &data, history).map_err(data_error(&args.data))
 }

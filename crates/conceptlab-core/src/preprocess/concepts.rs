@@ -1,4 +1,4 @@
-//! Concept matrices from obs columns (spec-data-eval §2.5, cleaned up):
+//! Concept matrices from obs columns (cleaned up):
 //! hard concepts (categorical one-hot, binary, boolean, 0/1 indicator) first,
 //! then soft ones (min–max scaled numbers), each with an observed-mask so
 //! that missing annotations are left out of the concept loss.

@@ -1,5 +1,5 @@
 //! Highly-variable genes, scanpy's `highly_variable_genes` for one batch:
-//! flavour `seurat` on log-normalised data (spec-data-eval §2.3) and
+//! flavour `seurat` on log-normalised data and
 //! `seurat_v3` on raw counts (see [`super::seurat_v3`]).
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! Preprocessing of expression matrices and cell annotations, with scanpy /
-//! scikit-learn semantics (spec-data-eval §2 and §3.1).
+//! scikit-learn semantics.
 //!
 //! Dense expression matrices are [`ndarray::Array2<f32>`] (cells × genes,
 //! row-major), the type scanpy's float32 pipeline produces; sparse input

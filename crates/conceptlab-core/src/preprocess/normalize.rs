@@ -1,5 +1,5 @@
 //! Library-size normalisation and `log1p`, reproducing scanpy 1.11's
-//! `normalize_total` / `log1p` in float32 (spec-data-eval §2.1).
+//! `normalize_total` / `log1p` in float32.
 //!
 //! scanpy computes the size factor `s_n / S` in float32 and divides each
 //! value by it in float32; doing the same operations in the same precision

@@ -1,5 +1,5 @@
 //! Principal component analysis as scikit-learn's `PCA` (no whitening)
-//! computes it (spec-data-eval §2.4), as a fitted, serialisable transform.
+//! computes it, as a fitted, serialisable transform.
 //!
 //! Solver choice: when the smaller side of the data is at most
 //! [`EXACT_LIMIT`] (or the sketch would cover it), the SVD is exact (Gram

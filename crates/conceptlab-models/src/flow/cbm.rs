@@ -1,4 +1,4 @@
-//! CBM-FM (spec-models §7.2): flow matching conditioned on a trained
+//! CBM-FM: flow matching conditioned on a trained
 //! concept model's embedding [c ‖ u], computed deterministically from the
 //! encoder mean. The flow moves cells in the concept model's feature space;
 //! the embedding only conditions the velocity field, so an edit changes the

@@ -1,6 +1,6 @@
 //! A conditional flow-matching generator: trains the velocity network on a
 //! straight path from N(0, I) (t = 0) to the data (t = 1), and produces
-//! counterfactuals by integrating the learned field (spec-models §7.1).
+//! counterfactuals by integrating the learned field.
 //!
 //! `Edit` integrates an observed cell backward to `t_edit` under its own
 //! condition, then forward under the edited one: the cell's individual
@@ -52,7 +52,7 @@ impl Default for FlowConfig {
 }
 
 impl FlowConfig {
-    /// The reference's CBM-FM network (spec-models §11.2: E = 1024, L = 4).
+    /// The reference's CBM-FM network (E = 1024, L = 4).
     pub fn reference() -> Self {
         FlowConfig {
             emb_dim: 1024,

@@ -1,4 +1,4 @@
-//! The flow-matching velocity network (`spec-models.md` §2.4, the
+//! The flow-matching velocity network (the
 //! reference's `mlp.FlowDecoder`): input, condition and random-Fourier time
 //! embeddings, residual blocks that add condition and time at every block,
 //! and a small-gain output layer.

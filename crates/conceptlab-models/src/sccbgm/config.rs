@@ -1,4 +1,4 @@
-//! scCBGM's architecture and loss weights (`spec-models.md` §3, §11).
+//! scCBGM's architecture and loss weights.
 
 use serde::{Deserialize, Serialize};
 

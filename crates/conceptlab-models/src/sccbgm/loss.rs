@@ -1,4 +1,4 @@
-//! scCBGM's objective (`spec-models.md` §3.2, §4):
+//! scCBGM's objective:
 //! MSE + β·KL + λ_c·(hard BCE + soft MSE) + λ_o·orthogonality.
 
 use candle_core::Tensor;

@@ -1,4 +1,4 @@
-//! scCBGM's network (`spec-models.md` §3.1, §4): a residual variational
+//! scCBGM's network: a residual variational
 //! encoder, a concept head and a ReLU unknown head on the latent, and a
 //! decoder that takes concepts and unknown code as separate streams.
 
