@@ -28,6 +28,8 @@ fn fit_small_sccbgm(out: &Path, extra: &[&str]) {
     let pbmc = pbmc();
     let mut args = vec![
         "-q",
+        "--seed",
+        "0",
         "--override",
         "train.max_epochs=1",
         "--override",
@@ -94,6 +96,45 @@ fn the_registry_lists_every_kind() {
         "x",
     ]);
     assert_bad_input(&o, &["nope", "mean-shift"]);
+}
+
+#[test]
+fn cbm_fm_is_scbgm_with_the_flow_on_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("cbm-fm");
+    fit_small_sccbgm(
+        &model,
+        &[
+            "--model-type",
+            "cbm-fm",
+            "--override",
+            "flow.train.max_epochs=1",
+            "--override",
+            "flow.network.emb_dim=16",
+            "--override",
+            "flow.network.n_layers=2",
+        ],
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["model"]["kind"], "sccbgm");
+    assert_eq!(meta["generator"]["kind"], "cbm-fm");
+    let files: Vec<&str> = meta["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "weights.safetensors",
+            "preprocess.safetensors",
+            "flow.safetensors",
+            "history.csv",
+            "flow_history.csv"
+        ]
+    );
 }
 
 #[test]
