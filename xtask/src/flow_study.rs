@@ -8,8 +8,8 @@
 //! 1000-step Euler). Writes `results/flow-study.json`.
 
 use anyhow::Result;
+use conceptlab_bench::Setup;
 use conceptlab_bench::studies::spread;
-use conceptlab_bench::{Setup, SyntheticSuite};
 use conceptlab_nn::ode::Solver;
 use serde_json::json;
 
@@ -38,13 +38,7 @@ pub fn run(args: &Args) -> Result<()> {
     let mut first = true;
     for &seed in &args.seeds {
         settings.seed = seed;
-        let suite = SyntheticSuite::preset(
-            "synthetic_1",
-            None,
-            None,
-            seed,
-            &settings.benchmark_preprocessing(),
-        )?;
+        let suite = settings.benchmark_suite("synthetic_1", None, None)?;
         for &intervention in &args.interventions {
             // The demo's defaults: RK4 with 12 steps.
             let flow = settings.benchmark_flow(Solver::Rk4, 12, first && !args.no_solver_study);
@@ -83,12 +77,9 @@ pub fn run(args: &Args) -> Result<()> {
         .iter()
         .filter_map(|o| o.flow.as_ref().map(|f| f.cbm_fm_vs_vanilla_fm_mse))
         .collect();
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(&args.output);
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&json!({
+    crate::proc::write_result(
+        &args.output,
+        &json!({
             "seeds": args.seeds,
             "interventions": args.interventions,
             "overrides": args.overrides,
@@ -96,8 +87,6 @@ pub fn run(args: &Args) -> Result<()> {
             "shared": shared,
             "cbm_fm_vs_vanilla_fm_mse": distance,
             "runs": runs,
-        }))?,
-    )?;
-    println!("wrote {}", out.display());
-    Ok(())
+        }),
+    )
 }

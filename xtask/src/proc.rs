@@ -1,4 +1,5 @@
-//! Measuring a task in a child process: its JSON report, wall time, peak RSS.
+//! Measuring a task in a child process (its JSON report, wall time, peak
+//! RSS) and writing results.
 
 use std::process::Command;
 
@@ -48,4 +49,16 @@ pub fn best_of(repeats: usize, mut f: impl FnMut() -> Result<Value>) -> Result<V
         }
     }
     best.context("no measurement")
+}
+
+/// Writes `value` as pretty JSON to `relative` (from the workspace root) and
+/// says where.
+pub fn write_result(relative: &str, value: &Value) -> Result<()> {
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
+    std::fs::write(&out, serde_json::to_string_pretty(value)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {}", out.display());
+    Ok(())
 }

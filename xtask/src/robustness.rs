@@ -6,7 +6,6 @@
 //! and prints a table.
 
 use anyhow::Result;
-use conceptlab_bench::SyntheticSuite;
 use conceptlab_bench::studies::robustness;
 use serde_json::json;
 
@@ -28,13 +27,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     let mut settings = conceptlab_cli::settings::load(None, &args.overrides)?;
     settings.seed = args.seed;
-    let suite = SyntheticSuite::preset(
-        "synthetic_1",
-        None,
-        None,
-        settings.seed,
-        &settings.benchmark_preprocessing(),
-    )?;
+    let suite = settings.benchmark_suite("synthetic_1", None, None)?;
     let scenarios = robustness(
         &suite,
         &settings.benchmark_setup(),
@@ -53,17 +46,14 @@ pub fn run(args: &Args) -> Result<()> {
             .collect();
         println!("{:<11} {}", s.scenario, cells.join("  "));
     }
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/robustness.json");
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&json!({
+    crate::proc::write_result(
+        "results/robustness.json",
+        &json!({
             "n_mod": args.n_mod,
             "seed": args.seed,
             "interventions": args.interventions,
             "overrides": args.overrides,
             "scenarios": scenarios,
-        }))?,
-    )?;
-    println!("wrote {}", out.display());
-    Ok(())
+        }),
+    )
 }

@@ -124,6 +124,23 @@ impl Settings {
         }
     }
 
+    /// The synthetic suite of `preset` (optionally resized) under these
+    /// settings' seed and preprocessing.
+    pub fn benchmark_suite(
+        &self,
+        preset: &str,
+        cells: Option<usize>,
+        genes: Option<usize>,
+    ) -> Result<conceptlab_bench::SyntheticSuite, conceptlab_bench::BenchError> {
+        conceptlab_bench::SyntheticSuite::preset(
+            preset,
+            cells,
+            genes,
+            self.seed,
+            &self.benchmark_preprocessing(),
+        )
+    }
+
     /// The benchmark's preprocessing under these settings.
     pub fn benchmark_preprocessing(&self) -> conceptlab_models::PreprocessConfig {
         conceptlab_bench::suite::synthetic_preprocessing(&self.preprocess)

@@ -70,6 +70,22 @@ impl ConceptData {
         })
     }
 
+    /// Features with the concepts curated from obs
+    /// ([`curate_concepts`](conceptlab_core::preprocess::curate_concepts)),
+    /// grouped by their source columns.
+    pub fn from_concepts(
+        x: Array2<f32>,
+        concepts: &conceptlab_core::preprocess::Concepts,
+    ) -> Result<Self, ModelError> {
+        ConceptData::new(
+            x,
+            concepts.values.clone(),
+            concepts.observed.clone(),
+            concepts.n_hard(),
+        )?
+        .with_groups(concepts.groups.iter().map(|g| g.columns.clone()).collect())
+    }
+
     /// The same data with concept columns grouped by source annotation
     /// (`fit` passes each obs column's range): the groups must tile the
     /// concept columns in order.

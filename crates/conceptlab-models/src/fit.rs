@@ -81,13 +81,7 @@ pub fn fit_cells(
         concepts = concepts.len(),
         "preprocessed"
     );
-    let training = ConceptData::new(
-        features.clone(),
-        concepts.values.clone(),
-        concepts.observed.clone(),
-        concepts.n_hard(),
-    )?
-    .with_groups(concepts.groups.iter().map(|g| g.columns.clone()).collect())?;
+    let training = ConceptData::from_concepts(features.clone(), &concepts)?;
     let started = std::time::Instant::now();
     let fit = registry::fit(
         &request.model,

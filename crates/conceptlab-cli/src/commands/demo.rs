@@ -26,14 +26,9 @@ fn bench_error(e: BenchError) -> anyhow::Error {
 
 pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let started = std::time::Instant::now();
-    let suite = SyntheticSuite::preset(
-        &args.preset,
-        args.cells,
-        args.genes,
-        settings.seed,
-        &settings.benchmark_preprocessing(),
-    )
-    .map_err(bench_error)?;
+    let suite = settings
+        .benchmark_suite(&args.preset, args.cells, args.genes)
+        .map_err(bench_error)?;
     if let Some(k) = args
         .intervention
         .filter(|&k| k >= suite.interventions.len())
