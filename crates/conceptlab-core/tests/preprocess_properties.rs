@@ -221,6 +221,12 @@ fn encode_value_and_select_rows() {
     assert!(e.contains("ctrl, stim"), "{e}");
     assert!(group("treated").encode_value("maybe").is_err());
     assert!(group("dose").encode_value("high").is_err());
+    // Finite as f64 but not once scaled to f32 (here by 1/3): refused, for either sign
+    // (it used to become ±inf and edit both to the same cells).
+    for v in ["1e40", "-1e40", "inf", "NaN"] {
+        let e = group("dose").encode_value(v).unwrap_err().to_string();
+        assert!(e.contains("finite"), "{v}: {e}");
+    }
 
     let mask = |col: &str, v: &str| select_rows(&obs, col, v).unwrap();
     assert_eq!(

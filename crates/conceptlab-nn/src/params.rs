@@ -154,6 +154,7 @@ impl ParamSet {
     /// Overwrites every parameter with the same-named tensor of a safetensors
     /// buffer. Every parameter must be present with its exact shape; tensors
     /// that are not parameters are returned (fixed buffers live there).
+    /// Non-finite values are refused.
     pub fn load_safetensors(&self, bytes: &[u8]) -> Result<IndexMap<String, Tensor>, NnError> {
         let mut tensors: IndexMap<String, Tensor> =
             candle_core::safetensors::load_buffer(bytes, &self.device)?
@@ -186,7 +187,20 @@ impl ParamSet {
                 }
                 .into());
             }
-            var.set(&t.to_dtype(DType::F32)?)?;
+            let t = t.to_dtype(DType::F32)?;
+            // A NaN weight would make every output NaN: refuse it here, at
+            // the file, rather than write NaN cells later.
+            let values = t.flatten_all()?.to_vec1::<f32>()?;
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(CoreError::NonFinite {
+                    what: format!("parameter `{name}` (flattened)"),
+                    row: i,
+                    col: 0,
+                    value: values[i] as f64,
+                }
+                .into());
+            }
+            var.set(&t)?;
         }
         Ok(tensors)
     }
@@ -230,4 +244,28 @@ impl ParamSet {
 pub fn serialize_tensors(mut tensors: Vec<(String, Tensor)>) -> Result<Vec<u8>, NnError> {
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     safetensors::serialize(tensors, None).map_err(|e| NnError::Tensor(e.to_string()))
+}
+
+#[cfg(test)]
+mod finite_tests {
+    use super::*;
+    use conceptlab_core::random::stream_rng;
+
+    #[test]
+    fn weights_with_a_nan_are_refused_naming_the_parameter() {
+        let mut params = ParamSet::new(&Device::Cpu);
+        params.linear("layer", 3, 2, &mut stream_rng(0, 0)).unwrap();
+        let good = params.to_safetensors(&[]).unwrap();
+        assert!(params.load_safetensors(&good).is_ok());
+        let mut tensors = candle_core::safetensors::load_buffer(&good, &Device::Cpu).unwrap();
+        let name = tensors.keys().next().unwrap().clone();
+        let t = &tensors[&name];
+        let mut values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        values[1] = f32::NAN;
+        let bad = Tensor::from_vec(values, t.dims(), &Device::Cpu).unwrap();
+        tensors.insert(name.clone(), bad);
+        let bytes = serialize_tensors(tensors.into_iter().collect()).unwrap();
+        let err = params.load_safetensors(&bytes).unwrap_err().to_string();
+        assert!(err.contains(&name) && err.contains("non-finite"), "{err}");
+    }
 }

@@ -121,7 +121,10 @@ impl ConceptGroup {
                 None => Err(self.value_error(value, "expected true, false, 1 or 0")),
             },
             ConceptEncoding::Soft { min, max } => match value.trim().parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(vec![((v - min) / (max - min)) as f32]),
+                // Scaled to f32, a finite number can still overflow (1e39).
+                Ok(v) if v.is_finite() && (((v - min) / (max - min)) as f32).is_finite() => {
+                    Ok(vec![((v - min) / (max - min)) as f32])
+                }
                 _ => Err(self.value_error(value, "expected a finite number")),
             },
             _ => Err(self.value_error(value, "unsupported encoding")),
