@@ -35,6 +35,7 @@ pub fn run(args: &Args) -> Result<()> {
     let mut settings = conceptlab_cli::settings::load(None, &args.overrides)?;
     let mut runs = Vec::new();
     let mut outcomes = Vec::new();
+    let mut rows = Vec::new();
     let mut first = true;
     for &seed in &args.seeds {
         settings.seed = seed;
@@ -57,6 +58,7 @@ pub fn run(args: &Args) -> Result<()> {
                 mse("cbm-fm-edit"),
                 mse("vanilla-fm-edit"),
             );
+            rows.extend(outcome.rows("synthetic_1", "flow", seed));
             runs.push(json!({"seed": seed, "intervention": intervention, "outcome": &outcome}));
             outcomes.push(outcome);
         }
@@ -86,6 +88,7 @@ pub fn run(args: &Args) -> Result<()> {
             "table": table,
             "shared": shared,
             "cbm_fm_vs_vanilla_fm_mse": distance,
+            "rows": rows,
             "runs": runs,
         }),
     )

@@ -22,6 +22,9 @@ pub struct Args {
     /// Settings as `conceptlab-cli --override KEY=VALUE` takes them.
     #[arg(long = "override")]
     overrides: Vec<String>,
+    /// Where to write the results (relative to the workspace root).
+    #[arg(long, default_value = "results/robustness.json")]
+    output: String,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -47,12 +50,16 @@ pub fn run(args: &Args) -> Result<()> {
         println!("{:<11} {}", s.scenario, cells.join("  "));
     }
     crate::proc::write_result(
-        "results/robustness.json",
+        &args.output,
         &json!({
             "n_mod": args.n_mod,
             "seed": args.seed,
             "interventions": args.interventions,
             "overrides": args.overrides,
+            "rows": scenarios
+                .iter()
+                .flat_map(|s| s.runs.iter().flat_map(|o| o.rows("synthetic_1", &s.scenario, args.seed)))
+                .collect::<Vec<_>>(),
             "scenarios": scenarios,
         }),
     )

@@ -102,3 +102,73 @@ pub fn mean_of(outcomes: &[Outcome], value: impl Fn(&Outcome) -> Option<f64>) ->
     let v: Vec<f64> = outcomes.iter().filter_map(value).collect();
     (!v.is_empty() && v.len() == outcomes.len()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(method: &str, mse: f64, shared: f64) -> MethodScore {
+        MethodScore {
+            method: method.into(),
+            label: method.to_uppercase(),
+            mse,
+            shared_mse: shared,
+        }
+    }
+
+    fn outcome(methods: Vec<MethodScore>, auroc: Option<f64>) -> Outcome {
+        Outcome {
+            cell_type: "celltype_1".into(),
+            concept: "concept_2".into(),
+            corruption: "none".into(),
+            n_train: 10,
+            held_out_in_training: 0,
+            n_edited: 3,
+            n_features: 2,
+            n_parameters: 5,
+            methods,
+            concept_auroc: auroc,
+            target_auroc: None,
+            flow: None,
+            epochs: 1,
+            best_epoch: 0,
+            train_seconds: 0.1,
+            cells_per_second: 100.0,
+        }
+    }
+
+    #[test]
+    fn means_count_each_run_once_and_skip_methods_a_run_lacks() {
+        let runs = [
+            outcome(vec![score("a", 1.0, 0.5), score("b", 2.0, 1.0)], Some(0.8)),
+            outcome(vec![score("a", 3.0, 1.5)], Some(0.6)),
+        ];
+        let means = mean_scores(&runs);
+        assert_eq!(means, vec![score("a", 2.0, 1.0)]);
+        assert_eq!(mean_of(&runs, |o| o.concept_auroc), Some(0.7));
+        assert_eq!(mean_of(&runs, |o| o.target_auroc), None);
+        assert!(mean_scores(&[]).is_empty());
+    }
+
+    #[test]
+    fn rows_hold_every_score_of_a_run() {
+        let run = outcome(vec![score("a", 1.0, 0.5)], Some(0.8));
+        let rows = run.rows("synthetic", "clean", 7);
+        let got: Vec<(&str, &str, f64)> = rows
+            .iter()
+            .map(|r| (r.method.as_str(), r.metric.as_str(), r.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "mse", 1.0),
+                ("a", "shared_mse", 0.5),
+                ("sccbgm", "concept_auroc", 0.8)
+            ]
+        );
+        assert!(rows.iter().all(|r| r.seed == 7
+            && r.suite == "synthetic"
+            && r.setting == "clean"
+            && r.held_out == "celltype_1 x concept_2"));
+    }
+}
