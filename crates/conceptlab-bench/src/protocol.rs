@@ -13,7 +13,7 @@ use std::time::Instant;
 use conceptlab_core::random::{stream_rng, streams};
 use conceptlab_eval::{Points, cell_level_mse, concept_score, mse_means};
 use conceptlab_models::flow::cbm::{self, ConceptSource};
-use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
+use conceptlab_models::flow::{CbmFm, FlowConfig, FlowMatcher, FlowMode, Sampling};
 use conceptlab_models::registry::{self, ModelConfig};
 use conceptlab_models::{
     Annotations, ConceptData, ConceptModel, Counterfactual, EditRequest, EpochReport, Model,
@@ -175,19 +175,29 @@ struct FlowEdits {
     depths: Vec<(f64, Array2<f32>, Array2<f32>)>,
 }
 
+/// `request` integrated with `sampling`.
+fn sampled<'a>(request: &EditRequest<'a>, sampling: Sampling) -> EditRequest<'a> {
+    let mut request = *request;
+    request.sampling = Some(sampling);
+    request
+}
+
 /// Trains CBM-FM (condition [ĉ(μ) ‖ u(μ)] of the trained scCBGM) and vanilla
-/// FM (condition: observed concepts) on the training cells, then edits.
-#[allow(clippy::too_many_arguments)]
+/// FM (condition: observed concepts) on the training cells `features` /
+/// `concepts`, then answers `request` with both.
 fn flow_counterfactuals(
     flow: &FlowSetup,
     model: &dyn ConceptModel,
     features: &Array2<f32>,
     concepts: &Array2<f32>,
-    source: &Array2<f32>,
-    values: &Array2<f32>,
-    mask: &Array2<f32>,
-    setup: &Setup,
+    request: &EditRequest,
+    seed: u64,
 ) -> Result<FlowEdits, BenchError> {
+    let source = request.x;
+    let original = request
+        .annotations
+        .ok_or_else(|| protocol("the flows need the cells' own concepts"))?
+        .values;
     let started = Instant::now();
     let progress = |name: &'static str| {
         move |r: &EpochReport| {
@@ -201,7 +211,7 @@ fn flow_counterfactuals(
     };
     let d = features.ncols();
     // CBM-FM.
-    let mut cbm = FlowMatcher::new(flow.config.clone(), d, model.embedding_dim(), setup.seed)?;
+    let mut cbm = FlowMatcher::new(flow.config.clone(), d, model.embedding_dim(), seed)?;
     let observed = Array2::ones(concepts.dim());
     let annotations = (flow.concepts == ConceptSource::Annotated).then_some(Annotations {
         values: concepts.view(),
@@ -213,36 +223,27 @@ fn flow_counterfactuals(
         features,
         annotations,
         &flow.train,
-        setup.seed,
+        seed,
         &mut progress("CBM-FM epoch"),
     )?;
+    let cbm_fm = CbmFm {
+        model,
+        flow: &cbm,
+        concepts: flow.concepts,
+    };
     let edit = Sampling {
         mode: FlowMode::Edit { t_edit: 0.0 },
         solver: flow.solver,
         steps: flow.steps,
-        seed: setup.seed,
+        seed,
     };
     let decode = Sampling {
         mode: FlowMode::Decode,
         ..edit
     };
-    // The cells' observed concepts: the edit's values with the target off.
-    let original = values * &(1.0 - mask);
-    let source_observed = Array2::ones(original.dim());
-    let source_annotations = (flow.concepts == ConceptSource::Annotated).then_some(Annotations {
-        values: original.view(),
-        observed: source_observed.view(),
-    });
-    let counterfactual = |sampling: &Sampling| {
-        cbm::counterfactual(
-            model,
-            &cbm,
-            source.view(),
-            source_annotations,
-            values.view(),
-            mask.view(),
-            sampling,
-        )
+    let counterfactual = |sampling: &Sampling| -> Result<(Array2<f32>, f64), BenchError> {
+        let c = cbm_fm.counterfactual(&sampled(request, *sampling))?;
+        Ok((c.x, c.evaluations.unwrap_or(0.0)))
     };
     let edit_started = Instant::now();
     let (cbm_edit, evaluations) = counterfactual(&edit)?;
@@ -250,7 +251,7 @@ fn flow_counterfactuals(
     let (cbm_decode, _) = counterfactual(&decode)?;
     let mut study = Vec::new();
     if flow.solver_study {
-        let unchanged = Array2::<f32>::zeros(mask.dim());
+        let unchanged = Array2::<f32>::zeros(request.mask.dim());
         for &(solver, steps) in SOLVER_GRID {
             let sampling = Sampling {
                 solver,
@@ -258,15 +259,19 @@ fn flow_counterfactuals(
                 ..edit
             };
             let (edit, evaluations) = counterfactual(&sampling)?;
-            let (round_trip, _) = cbm::counterfactual(
-                model,
-                &cbm,
-                source.view(),
-                source_annotations,
-                values.view(),
-                unchanged.view(),
-                &sampling,
-            )?;
+            // A request is invariant in its views' lifetime: reborrow them.
+            let nothing_set = EditRequest {
+                x: request.x.view(),
+                annotations: request.annotations.as_ref().map(|a| Annotations {
+                    values: a.values.view(),
+                    observed: a.observed.view(),
+                }),
+                values: request.values.view(),
+                mask: unchanged.view(),
+                residual: request.residual,
+                sampling: Some(sampling),
+            };
+            let round_trip = cbm_fm.counterfactual(&nothing_set)?.x;
             tracing::info!(?solver, steps, evaluations, "solver study");
             study.push(SolverRun {
                 solver,
@@ -278,17 +283,16 @@ fn flow_counterfactuals(
         }
     }
     // Vanilla FM on the observed concepts.
-    let mut vanilla = FlowMatcher::new(flow.config.clone(), d, concepts.ncols(), setup.seed)?;
+    let mut vanilla = FlowMatcher::new(flow.config.clone(), d, concepts.ncols(), seed)?;
     vanilla.fit(
         features,
         concepts,
         &flow.train,
-        setup.seed,
+        seed,
         &mut progress("vanilla FM epoch"),
     )?;
-    let vanilla_counterfactual = |sampling: &Sampling| {
-        vanilla.counterfactual(source.view(), original.view(), values.view(), sampling)
-    };
+    let vanilla_counterfactual =
+        |sampling: &Sampling| vanilla.counterfactual(source, original, request.values, sampling);
     let (vanilla_edit, _) = vanilla_counterfactual(&edit)?;
     let (vanilla_decode, _) = vanilla_counterfactual(&decode)?;
     let mut depths = Vec::new();
@@ -569,10 +573,8 @@ pub fn run(
             concept_model,
             &features,
             &concepts,
-            &source,
-            &values,
-            &mask,
-            setup,
+            &request,
+            setup.seed,
         )?),
         None => None,
     };

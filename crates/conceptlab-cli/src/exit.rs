@@ -27,6 +27,13 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 FAILURE
             };
         }
+        if let Some(bench) = cause.downcast_ref::<conceptlab_bench::BenchError>() {
+            return if bench.is_bad_input() {
+                BAD_INPUT
+            } else {
+                FAILURE
+            };
+        }
         if cause.downcast_ref::<UserError>().is_some() {
             return BAD_INPUT;
         }

@@ -101,7 +101,7 @@ pub struct MeanShift {
 impl MeanShift {
     /// Fits the effects on training cells.
     pub fn fit(data: &ConceptData) -> Result<Self, ModelError> {
-        let dims = crate::registry::dims_of(data);
+        let dims = data.dims();
         let (k, d) = (data.concepts.ncols(), data.x.ncols());
         let mut effects = Array2::<f32>::zeros((k, d));
         let mut baseline = Array1::<f32>::zeros(k);
@@ -223,6 +223,11 @@ fn slope(x: &Array2<f32>, rows: &[usize], c: &[f32]) -> Option<Array1<f32>> {
 }
 
 impl Counterfactual for MeanShift {
+    /// The cells' current concept values come from their annotations.
+    fn reads_annotations(&self) -> bool {
+        true
+    }
+
     fn counterfactual(&self, request: &EditRequest) -> Result<Counterfactuals, ModelError> {
         check_features(request.x, self.dims)?;
         request.check(self.dims.n_concepts())?;

@@ -92,11 +92,11 @@ fn split_pca(meta: &Meta) -> Result<(Meta, Option<Vec<u8>>), ModelError> {
 /// Checkpoints written before the split carry them in meta.json.
 fn join_pca(
     dir: &Path,
-    meta: &mut Meta,
+    preprocessing: &mut Preprocessor,
     read: &dyn Fn(&str) -> Result<Vec<u8>, ModelError>,
 ) -> Result<(), ModelError> {
-    let n_genes = meta.preprocessing.genes.len();
-    let Some(pca) = meta.preprocessing.pca.as_mut() else {
+    let n_genes = preprocessing.genes.len();
+    let Some(pca) = preprocessing.pca.as_mut() else {
         return Ok(());
     };
     if !pca.components.is_empty() {
@@ -194,12 +194,6 @@ pub struct Meta {
     /// The directory's other files with sizes and hashes (filled by [`save`]).
     #[serde(default)]
     pub files: Vec<FileEntry>,
-}
-
-impl Meta {
-    pub fn kind(&self) -> ModelKind {
-        self.model.kind()
-    }
 }
 
 /// meta.json of format 1: scCBGM only, no checksums.
@@ -346,10 +340,10 @@ pub fn save(
             "the metadata and the models passed disagree about the flow generator",
         ));
     }
-    if meta.model.kind() != model.kind() {
+    if meta.model != model.config() {
         return Err(failure(
             dir,
-            "the metadata and the model passed are of different kinds",
+            "the metadata and the model passed disagree about the model's configuration",
         ));
     }
     if let Some((name, _)) = extras.iter().find(|(n, _)| !MODEL_FILES.contains(n)) {
@@ -493,10 +487,15 @@ pub fn read_meta(dir: &Path) -> Result<Meta, ModelError> {
 
 /// Reads `name` from `dir`, checking it against meta.json's record (format
 /// 2: the size before reading it, then its sha256).
-fn read_checked(dir: &Path, meta: &Meta, name: &str) -> Result<Vec<u8>, ModelError> {
+fn read_checked(
+    dir: &Path,
+    format: u32,
+    files: &[FileEntry],
+    name: &str,
+) -> Result<Vec<u8>, ModelError> {
     let path = dir.join(name);
-    let entry = meta.files.iter().find(|f| f.name == name);
-    if meta.format >= 2 && entry.is_none() {
+    let entry = files.iter().find(|f| f.name == name);
+    if format >= 2 && entry.is_none() {
         return Err(failure(
             &path,
             format!("meta.json does not list `{name}`, which this model needs"),
@@ -536,9 +535,9 @@ fn read_checked(dir: &Path, meta: &Meta, name: &str) -> Result<Vec<u8>, ModelErr
 /// Reads a checkpoint directory back, checking every file it reads.
 pub fn load(dir: &Path) -> Result<Loaded, ModelError> {
     let mut meta = read_meta(dir)?;
-    let read = |name: &str| read_checked(dir, &meta, name);
-    let mut pca_meta = meta.clone();
-    join_pca(dir, &mut pca_meta, &read)?;
+    let (format, files) = (meta.format, std::mem::take(&mut meta.files));
+    let read = |name: &str| read_checked(dir, format, &files, name);
+    join_pca(dir, &mut meta.preprocessing, &read)?;
     let weights = read(WEIGHTS_FILE)?;
     let weights_path = dir.join(WEIGHTS_FILE);
     let model = registry::load(&meta.model, meta.dims, meta.seed, &weights)
@@ -554,7 +553,7 @@ pub fn load(dir: &Path) -> Result<Loaded, ModelError> {
             )
         }
     };
-    meta.preprocessing = pca_meta.preprocessing;
+    meta.files = files;
     Ok(Loaded { meta, model, flow })
 }
 
@@ -731,7 +730,6 @@ mod tests {
         // The PCA file is checked like the weights.
         std::fs::write(&weights, &original).unwrap();
         assert!(load(&dir).is_ok());
-        std::fs::copy(other.join(PREPROCESS_FILE), dir.join(PREPROCESS_FILE)).unwrap();
         std::fs::write(dir.join(PREPROCESS_FILE), b"short").unwrap();
         let text = load(&dir).unwrap_err().to_string();
         assert!(text.contains(PREPROCESS_FILE), "{text}");

@@ -110,6 +110,15 @@ impl ConceptData {
         Ok(self)
     }
 
+    /// The sizes of a model for these data.
+    pub fn dims(&self) -> crate::sccbgm::Dims {
+        crate::sccbgm::Dims {
+            input_dim: self.x.ncols(),
+            n_hard: self.n_hard,
+            n_soft: self.concepts.ncols() - self.n_hard,
+        }
+    }
+
     /// Number of cells.
     pub fn n_cells(&self) -> usize {
         self.x.nrows()

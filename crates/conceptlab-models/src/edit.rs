@@ -48,10 +48,12 @@ pub struct EditSpec {
     pub model_label: String,
 }
 
-/// The concept columns each `set` pair writes and their values, checked
-/// against the model before any data is read.
+/// A request checked against the model before any data is read: the
+/// stage exists, and the concept columns each `set` pair writes with their
+/// values.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Plan<'a> {
+    spec: &'a EditSpec,
     actions: Vec<(Range<usize>, Vec<f32>)>,
 }
 
@@ -60,15 +62,22 @@ fn find_group<'a>(meta: &'a Meta, column: &str) -> Result<&'a ConceptGroup, Mode
     groups.iter().find(|g| g.column == column).ok_or_else(|| {
         let known: Vec<&str> = groups.iter().map(|g| g.column.as_str()).collect();
         ModelError::Input(format!(
-            "set {column}=...: `{column}` is not a concept of this model (its concepts come from: {})",
+            "`{column}`: not a concept of this model (its concepts come from: {})",
             known.join(", ")
         ))
     })
 }
 
-/// Validates the request against the model: every column is one of its
-/// concepts and every value one it can encode.
-pub fn plan(meta: &Meta, spec: &EditSpec) -> Result<Plan, ModelError> {
+/// Validates the request against the model: the stage it asks for exists,
+/// every column is one of its concepts and every value one it can encode.
+pub fn plan<'a>(meta: &Meta, spec: &'a EditSpec) -> Result<Plan<'a>, ModelError> {
+    if spec.stage == Stage::Flow && meta.generator.is_none() {
+        return Err(ModelError::Input(
+            "this model has no flow generator (train one with `fit --generator fm`, or on \
+             this model with `fit DATA --generator fm --from MODEL_DIR`)"
+                .into(),
+        ));
+    }
     if spec.set.is_empty() {
         return Err(ModelError::Input(
             "an edit must set at least one concept".into(),
@@ -79,10 +88,10 @@ pub fn plan(meta: &Meta, spec: &EditSpec) -> Result<Plan, ModelError> {
         let group = find_group(meta, column)?;
         let values = group
             .encode_value(value)
-            .map_err(|e| ModelError::Input(format!("set {column}={value}: {e}")))?;
+            .map_err(|e| ModelError::Input(format!("`{column}={value}`: {e}")))?;
         actions.push((group.columns.clone(), values));
     }
-    Ok(Plan { actions })
+    Ok(Plan { spec, actions })
 }
 
 /// The counterfactual data set, and what happened.
@@ -113,25 +122,24 @@ fn annotations(
         }),
         Err(e) => {
             warnings.push(format!(
-                "the concept annotations cannot be read ({e}); models that read them use \
-                 their own predictions instead"
+                "the cells' concept annotations cannot be read ({e}); the model treats them \
+                 as unknown"
             ));
             None
         }
     }
 }
 
-/// Edits `data` as `spec` says with the model of `loaded`.
-pub fn edit(loaded: &Loaded, data: &CellData, spec: &EditSpec) -> Result<Edited, ModelError> {
-    let meta = &loaded.meta;
-    let plan = plan(meta, spec)?;
-    let editor: Box<dyn Counterfactual + '_> = match spec.stage {
-        Stage::Model => Box::new(ModelStage(loaded)),
+/// Edits `data` as `plan` says with the model of `loaded` (the plan made
+/// from its metadata).
+pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, ModelError> {
+    let (meta, spec) = (&loaded.meta, plan.spec);
+    let cbm_fm;
+    let editor: &dyn Counterfactual = match spec.stage {
+        Stage::Model => &*loaded.model,
         Stage::Flow => {
             let flow = loaded.flow.as_ref().ok_or_else(|| {
-                ModelError::Input(
-                    "this model has no flow generator (train one with `fit --generator fm`)".into(),
-                )
+                ModelError::Input("the model's metadata names a flow it does not have".into())
             })?;
             let model = loaded.model.as_concept_model().ok_or_else(|| {
                 ModelError::Input(format!(
@@ -143,11 +151,12 @@ pub fn edit(loaded: &Loaded, data: &CellData, spec: &EditSpec) -> Result<Edited,
                 .generator
                 .as_ref()
                 .map_or(ConceptSource::Predicted, |g| g.concepts);
-            Box::new(CbmFm {
+            cbm_fm = CbmFm {
                 model,
                 flow,
                 concepts,
-            })
+            };
+            &cbm_fm
         }
     };
     check_genes(meta, data)?;
@@ -183,14 +192,17 @@ pub fn edit(loaded: &Loaded, data: &CellData, spec: &EditSpec) -> Result<Edited,
         }
     }
     let mut warnings = Vec::new();
-    let own = annotations(meta, data, &rows, &mut warnings);
+    let own = editor
+        .reads_annotations()
+        .then(|| annotations(meta, data, &rows, &mut warnings))
+        .flatten();
     let request = EditRequest {
         x: source.view(),
         annotations: own.as_ref().map(Annotations::from),
         values: values.view(),
         mask: mask.view(),
         residual: spec.residual,
-        sampling: Some(spec.sampling),
+        sampling: (spec.stage == Stage::Flow).then_some(spec.sampling),
     };
     let result = editor.counterfactual(&request)?;
     if let Some((i, j)) = crate::first_non_finite(result.x.view()) {
@@ -249,21 +261,6 @@ pub fn edit(loaded: &Loaded, data: &CellData, spec: &EditSpec) -> Result<Edited,
         warnings,
         evaluations: result.evaluations,
     })
-}
-
-/// The model itself as the editor.
-struct ModelStage<'a>(&'a Loaded);
-
-impl Counterfactual for ModelStage<'_> {
-    fn counterfactual(
-        &self,
-        request: &EditRequest,
-    ) -> Result<crate::model::Counterfactuals, ModelError> {
-        self.0.model.counterfactual(&EditRequest {
-            sampling: None,
-            ..*request
-        })
-    }
 }
 
 /// uns["conceptlab_edit"]: what was asked of which model.

@@ -12,7 +12,7 @@ use crate::checkpoint::{
     self, DataSpec, FLOW_HISTORY_FILE, GeneratorMeta, HISTORY_FILE, Loaded, Meta,
 };
 use crate::data::ConceptData;
-use crate::flow::{CbmFm, ConceptSource, FlowConfig, FlowMatcher, cbm};
+use crate::flow::{ConceptSource, FlowConfig, FlowMatcher, cbm};
 use crate::input::{expression, features};
 use crate::model::{Annotations, Model};
 use crate::pipeline::{PreprocessConfig, Preprocessor};
@@ -218,15 +218,6 @@ impl Trained {
         self.flow_history_csv = Some(history.to_csv());
         self.flow = Some(flow);
         Ok(())
-    }
-
-    /// CBM-FM over this model, when a flow was trained.
-    pub fn cbm_fm(&self) -> Option<CbmFm<'_>> {
-        Some(CbmFm {
-            model: self.model.as_concept_model()?,
-            flow: self.flow.as_ref()?,
-            concepts: self.meta.generator.as_ref()?.concepts,
-        })
     }
 
     /// Writes the model directory (see [`checkpoint::save`]).

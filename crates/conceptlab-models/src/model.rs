@@ -95,6 +95,11 @@ pub struct Counterfactuals {
 /// a bottleneck model.
 pub trait Counterfactual {
     fn counterfactual(&self, request: &EditRequest) -> Result<Counterfactuals, ModelError>;
+    /// Whether the answer depends on [`EditRequest::annotations`] (callers
+    /// need not read them from obs otherwise).
+    fn reads_annotations(&self) -> bool {
+        false
+    }
 }
 
 /// A trained model of the registry.

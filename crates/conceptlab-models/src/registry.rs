@@ -182,15 +182,6 @@ impl Fit {
     }
 }
 
-/// The sizes of a model for `data`.
-pub fn dims_of(data: &ConceptData) -> Dims {
-    Dims {
-        input_dim: data.x.ncols(),
-        n_hard: data.n_hard,
-        n_soft: data.concepts.ncols() - data.n_hard,
-    }
-}
-
 /// Fits a model of `config`'s kind on `data` (features and concepts) with
 /// the shared training loop where the model trains. Weights come from
 /// `seed`'s streams, so a seed fixes every byte.
@@ -201,7 +192,7 @@ pub fn fit(
     seed: u64,
     observer: &mut Observer,
 ) -> Result<Fit, ModelError> {
-    let dims = dims_of(data);
+    let dims = data.dims();
     match config {
         ModelConfig::ScCbgm(c) => {
             let mut model = ScCbgm::new(c.clone(), dims, seed)?;

@@ -312,7 +312,7 @@ pub struct Epoch<S> {
 
 /// What a training run did.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Trained<S> {
+pub struct TrainingRun<S> {
     pub epochs: Vec<Epoch<S>>,
     /// The epoch whose weights were kept.
     pub best_epoch: usize,
@@ -335,7 +335,7 @@ pub fn fit<M: Objective>(
     train: &TrainConfig,
     seed: u64,
     observer: &mut Observer,
-) -> Result<Trained<M::Summary>, ModelError> {
+) -> Result<TrainingRun<M::Summary>, ModelError> {
     train.validate()?;
     let (train_idx, val_idx) = split.indices(data.n_rows(), train.validation_fraction, seed);
     if train_idx.len() < 2 {
@@ -355,7 +355,7 @@ pub fn fit<M: Objective>(
             ..AdamConfig::default()
         },
     );
-    let mut run = Trained {
+    let mut run = TrainingRun {
         epochs: Vec::new(),
         best_epoch: 0,
         stopped_early: false,

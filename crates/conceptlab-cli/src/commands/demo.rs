@@ -7,7 +7,7 @@
 use anyhow::Result;
 use conceptlab_bench::report::{mean_of, mean_scores};
 use conceptlab_bench::studies::NoisyConcepts;
-use conceptlab_bench::{BenchError, MethodScore, Outcome, Setup, SyntheticSuite};
+use conceptlab_bench::{MethodScore, Outcome, Setup, SyntheticSuite};
 use serde::Serialize;
 
 use crate::cli::{CorruptionArg, DemoArgs};
@@ -15,20 +15,9 @@ use crate::exit::user_error;
 use crate::progress::{self, TrainingProgress};
 use crate::settings::Settings;
 
-/// Exit code 2 when the request cannot be run.
-fn bench_error(e: BenchError) -> anyhow::Error {
-    if e.is_bad_input() {
-        user_error!("{e}")
-    } else {
-        anyhow::Error::new(e)
-    }
-}
-
 pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let started = std::time::Instant::now();
-    let suite = settings
-        .benchmark_suite(&args.preset, args.cells, args.genes)
-        .map_err(bench_error)?;
+    let suite = settings.benchmark_suite(&args.preset, args.cells, args.genes)?;
     if let Some(k) = args
         .intervention
         .filter(|&k| k >= suite.interventions.len())
@@ -83,8 +72,7 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
 
 fn one_intervention(suite: &SyntheticSuite, setup: &Setup, json: bool) -> Result<()> {
     let progress = TrainingProgress::new(setup.train.max_epochs, "scCBGM");
-    let outcome =
-        conceptlab_bench::run(suite, setup, &mut |r| progress.epoch(r)).map_err(bench_error)?;
+    let outcome = conceptlab_bench::run(suite, setup, &mut |r| progress.epoch(r))?;
     progress.finish();
     if json {
         return crate::output::emit(&serde_json::to_string_pretty(&outcome)?);
@@ -230,7 +218,7 @@ fn all_interventions(suite: &SyntheticSuite, setup: &Setup, json: bool) -> Resul
             intervention: k,
             ..setup.clone()
         };
-        let outcome = conceptlab_bench::run(suite, &setup, &mut |_| {}).map_err(bench_error)?;
+        let outcome = conceptlab_bench::run(suite, &setup, &mut |_| {})?;
         bar.inc(1);
         tracing::debug!(k, "held-out combination done");
         outcomes.push(outcome);

@@ -4,10 +4,10 @@
 
 use anyhow::Result;
 use conceptlab_io::{read_h5ad, write_h5ad};
+use conceptlab_models::Residual;
 use conceptlab_models::checkpoint;
 use conceptlab_models::edit::{self, EditSpec, Stage};
 use conceptlab_models::flow::{FlowMode, Sampling};
-use conceptlab_models::{ModelError, Residual};
 
 use super::convert::guard_output;
 use super::data_error;
@@ -74,18 +74,11 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
             loaded.model.kind().name()
         ));
     }
-    if spec.stage == Stage::Flow && loaded.flow.is_none() {
-        return Err(user_error!(
-            "{}: this model has no flow generator (train one with `fit --generator fm`, \
-             or on this model with `fit DATA --generator fm --from {}`)",
-            args.model.display(),
-            args.model.display()
-        ));
-    }
     // Validate the requested edit before reading a possibly large file.
-    edit::plan(&loaded.meta, &spec).map_err(|e| user_error!("{}", flag_names(e)))?;
+    let plan = edit::plan(&loaded.meta, &spec)
+        .map_err(|e| user_error!("{}: {e}", args.model.display()))?;
     let data = read_h5ad(&args.data)?;
-    let edited = edit::edit(&loaded, &data, &spec).map_err(data_error(&args.data))?;
+    let edited = edit::edit(&loaded, &data, &plan).map_err(data_error(&args.data))?;
     for warning in &edited.warnings {
         tracing::warn!("{}: {warning}", args.data.display());
     }
@@ -101,14 +94,4 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
         args.output.display()
     );
     Ok(())
-}
-
-/// The library names request parts as `set COL=...`; on the command line
-/// they are flags.
-fn flag_names(e: ModelError) -> String {
-    let text = e.to_string();
-    match text.strip_prefix("set ") {
-        Some(rest) => format!("--set {rest}"),
-        None => text,
-    }
 }

@@ -140,6 +140,10 @@ pub struct CbmFm<'a> {
 }
 
 impl Counterfactual for CbmFm<'_> {
+    fn reads_annotations(&self) -> bool {
+        self.concepts == ConceptSource::Annotated
+    }
+
     /// [`counterfactual`] with the request's sampling (required). An edit
     /// (inverted, then regenerated) is still its cell, so its change is
     /// carried to the cell's expression; a decode is a new cell.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::network::{FOURIER_BUFFER, VelocityDims, VelocityNet, flow_matching_loss};
 use crate::ModelError;
 use crate::convert::{to_array, to_tensor};
-use crate::train::{self, Objective, Observer, Rows, Split, Summary, TrainConfig};
+use crate::train::{self, Objective, Observer, Rows, Split, Summary, TrainConfig, TrainingRun};
 
 /// Rows integrated together: bounds memory for any number of cells.
 const ODE_CHUNK: usize = 1024;
@@ -72,24 +72,18 @@ pub fn default_flow_training() -> TrainConfig {
 }
 
 /// What training a flow did.
-#[derive(Debug, Clone, Default)]
-pub struct FlowHistory {
-    /// (training, validation) loss per epoch.
-    pub epochs: Vec<(f64, Option<f64>)>,
-    /// The epoch whose weights were kept.
-    pub best_epoch: usize,
-    pub n_train: usize,
-    pub n_validation: usize,
-}
+pub type FlowHistory = TrainingRun<FlowLoss>;
 
 impl FlowHistory {
     /// The per-epoch losses as CSV (flow_history.csv).
     pub fn to_csv(&self) -> String {
         let mut out = String::from("epoch,train_flow_matching,val_flow_matching\n");
-        for (epoch, (train, val)) in self.epochs.iter().enumerate() {
+        for e in &self.epochs {
             out.push_str(&format!(
-                "{epoch},{train},{}\n",
-                val.map_or(String::new(), |v| v.to_string())
+                "{},{},{}\n",
+                e.epoch,
+                e.train.0,
+                e.validation.map_or(String::new(), |v| v.0.to_string())
             ));
         }
         out
@@ -339,17 +333,7 @@ impl FlowMatcher {
             x: x.clone(),
             cond: cond.clone(),
         };
-        let run = train::fit(&*self, &data, Split::Shuffled, train, seed, observer)?;
-        Ok(FlowHistory {
-            epochs: run
-                .epochs
-                .iter()
-                .map(|e| (e.train.0, e.validation.map(|v| v.0)))
-                .collect(),
-            best_epoch: run.best_epoch,
-            n_train: run.n_train,
-            n_validation: run.n_validation,
-        })
+        train::fit(&*self, &data, Split::Shuffled, train, seed, observer)
     }
 
     /// The guided velocity at time `t` for a batch, detached from the

@@ -11,7 +11,6 @@ use candle_core::{Device, Tensor};
 use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
 use conceptlab_nn::default_device;
 use ndarray::{Array2, ArrayView2, Axis, s};
-use serde::{Deserialize, Serialize};
 
 pub use config::{DecoderKind, Orthogonality, ScCbgmConfig};
 pub use loss::LossTerms;
@@ -25,35 +24,18 @@ use crate::convert::{to_array, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Model};
 use crate::registry::{ModelConfig, ModelKind};
-use crate::train::{self, F1Counts, Objective, Observer, Split, Summary, TrainConfig, Trained};
+use crate::train::{
+    self, Epoch, F1Counts, Objective, Observer, Split, Summary, TrainConfig, TrainingRun,
+};
 
 /// Rows per forward pass at inference: bounds memory on large data sets.
 const INFERENCE_CHUNK: usize = 4096;
 
-/// One epoch of training, as logged to the history file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub lr: f64,
-    pub train: LossTerms,
-    pub validation: Option<LossTerms>,
-    /// F1 of hard concepts (ĉ > 0.5) over the epoch's training batches.
-    pub train_concept_f1: f64,
-    pub validation_concept_f1: Option<f64>,
-    pub seconds: f64,
-}
+/// One epoch of scCBGM's training.
+pub type EpochRecord = Epoch<EpochSummary>;
 
-/// What a training run did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    pub epochs: Vec<EpochRecord>,
-    /// The epoch whose weights were kept (the best validation loss).
-    pub best_epoch: usize,
-    pub stopped_early: bool,
-    pub n_train: usize,
-    pub n_validation: usize,
-    pub batch_size: usize,
-}
+/// What a training run of scCBGM did.
+pub type History = TrainingRun<EpochSummary>;
 
 /// One pass over cells: mean loss terms and the concept F1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,31 +56,6 @@ impl Summary for EpochSummary {
     }
 }
 
-impl From<Trained<EpochSummary>> for History {
-    fn from(run: Trained<EpochSummary>) -> Self {
-        History {
-            epochs: run
-                .epochs
-                .into_iter()
-                .map(|e| EpochRecord {
-                    epoch: e.epoch,
-                    lr: e.lr,
-                    train: e.train.terms,
-                    validation: e.validation.map(|v| v.terms),
-                    train_concept_f1: e.train.concept_f1,
-                    validation_concept_f1: e.validation.map(|v| v.concept_f1),
-                    seconds: e.seconds,
-                })
-                .collect(),
-            best_epoch: run.best_epoch,
-            stopped_early: run.stopped_early,
-            n_train: run.n_train,
-            n_validation: run.n_validation,
-            batch_size: run.batch_size,
-        }
-    }
-}
-
 impl History {
     /// The per-epoch history as CSV (history.csv; no timings, so reruns are
     /// byte-identical).
@@ -108,7 +65,7 @@ impl History {
              val_total,val_reconstruction,val_kl,val_concept,val_orthogonality,val_concept_f1\n",
         );
         for r in &self.epochs {
-            let t = r.train;
+            let t = r.train.terms;
             let _ = write!(
                 out,
                 "{},{:e},{},{},{},{},{},{}",
@@ -119,17 +76,20 @@ impl History {
                 t.kl,
                 t.concept,
                 t.orthogonality,
-                r.train_concept_f1
+                r.train.concept_f1
             );
-            match (r.validation, r.validation_concept_f1) {
-                (Some(v), Some(f1)) => {
+            match r.validation {
+                Some(EpochSummary {
+                    terms: v,
+                    concept_f1,
+                }) => {
                     let _ = writeln!(
                         out,
-                        ",{},{},{},{},{},{f1}",
+                        ",{},{},{},{},{},{concept_f1}",
                         v.total, v.reconstruction, v.kl, v.concept, v.orthogonality
                     );
                 }
-                _ => out.push_str(",,,,,,\n"),
+                None => out.push_str(",,,,,,\n"),
             }
         }
         out
@@ -213,15 +173,14 @@ impl ScCbgm {
         observer: &mut Observer,
     ) -> Result<History, ModelError> {
         self.check_data(data)?;
-        let run = train::fit(
+        train::fit(
             &*self,
             data,
             Split::Stratified(data.strata()),
             train,
             seed,
             observer,
-        )?;
-        Ok(History::from(run))
+        )
     }
 
     fn check_width(&self, what: &str, got: usize, expected: usize) -> Result<(), ModelError> {
