@@ -114,17 +114,120 @@ pub fn to_csr_f32(s: &SparseMatrix) -> Result<SparseMatrix> {
 /// every value, not a sample; integer and boolean types need no rounding
 /// test.
 pub fn looks_like_counts(x: &Matrix) -> bool {
-    fn whole(v: f64) -> bool {
-        v.is_finite() && v >= 0.0 && v.fract() == 0.0
+    first_non_count(x, None).is_none()
+}
+
+/// How a stored value fails to be a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonCountKind {
+    Negative,
+    Fractional,
+    NonFinite,
+}
+
+/// The first stored value (in storage order) that is not a count, where it
+/// is, and why: the evidence behind a "these are not counts" decision, so
+/// that a caller can name it instead of silently switching normalisation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NonCount {
+    pub row: usize,
+    pub col: usize,
+    pub value: f64,
+    pub kind: NonCountKind,
+}
+
+impl NonCount {
+    /// "negative", "not an integer" or "not finite".
+    pub fn reason(&self) -> &'static str {
+        match self.kind {
+            NonCountKind::Negative => "negative",
+            NonCountKind::Fractional => "not an integer",
+            NonCountKind::NonFinite => "not finite",
+        }
     }
-    match x.values() {
-        NumVec::F32(v) => v.iter().all(|&a| whole(f64::from(a))),
-        NumVec::F64(v) => v.iter().all(|&a| whole(a)),
-        NumVec::I8(v) => v.iter().all(|&a| a >= 0),
-        NumVec::I16(v) => v.iter().all(|&a| a >= 0),
-        NumVec::I32(v) => v.iter().all(|&a| a >= 0),
-        NumVec::I64(v) => v.iter().all(|&a| a >= 0),
-        NumVec::Bool(_) | NumVec::U8(_) | NumVec::U16(_) | NumVec::U32(_) | NumVec::U64(_) => true,
+}
+
+/// The first stored value of `x` that is negative, fractional or non-finite
+/// (`None`: the matrix holds counts). Rows where `fractional_ok[row]` is true
+/// may hold non-integer values (cells whose counts an edit replaced with
+/// expected counts), never negative or non-finite ones.
+pub fn first_non_count(x: &Matrix, fractional_ok: Option<&[bool]>) -> Option<NonCount> {
+    fn classify(v: f64) -> Option<NonCountKind> {
+        if !v.is_finite() {
+            Some(NonCountKind::NonFinite)
+        } else if v < 0.0 {
+            Some(NonCountKind::Negative)
+        } else if v.fract() != 0.0 {
+            Some(NonCountKind::Fractional)
+        } else {
+            None
+        }
+    }
+    // Integer types can only fail by sign; floats are classified by value.
+    let values = x.values();
+    let offending = |k: usize, kind: NonCountKind| -> bool {
+        kind != NonCountKind::Fractional
+            || fractional_ok.is_none_or(|ok| !ok.get(position(x, k).0).copied().unwrap_or(false))
+    };
+    let found = match values {
+        NumVec::F32(v) => v.iter().enumerate().find_map(|(k, &a)| {
+            classify(f64::from(a))
+                .filter(|&kind| offending(k, kind))
+                .map(|kind| (k, kind))
+        }),
+        NumVec::F64(v) => v.iter().enumerate().find_map(|(k, &a)| {
+            classify(a)
+                .filter(|&kind| offending(k, kind))
+                .map(|kind| (k, kind))
+        }),
+        NumVec::I8(v) => v
+            .iter()
+            .position(|&a| a < 0)
+            .map(|k| (k, NonCountKind::Negative)),
+        NumVec::I16(v) => v
+            .iter()
+            .position(|&a| a < 0)
+            .map(|k| (k, NonCountKind::Negative)),
+        NumVec::I32(v) => v
+            .iter()
+            .position(|&a| a < 0)
+            .map(|k| (k, NonCountKind::Negative)),
+        NumVec::I64(v) => v
+            .iter()
+            .position(|&a| a < 0)
+            .map(|k| (k, NonCountKind::Negative)),
+        NumVec::Bool(_) | NumVec::U8(_) | NumVec::U16(_) | NumVec::U32(_) | NumVec::U64(_) => None,
+    };
+    found.map(|(k, kind)| {
+        let (row, col) = position(x, k);
+        NonCount {
+            row,
+            col,
+            value: values.get_f64(k).unwrap_or(f64::NAN),
+            kind,
+        }
+    })
+}
+
+/// The (row, column) of the `k`-th stored value.
+fn position(x: &Matrix, k: usize) -> (usize, usize) {
+    match x {
+        Matrix::Dense(d) => {
+            let cols = d.row_len().max(1);
+            (k / cols, k % cols)
+        }
+        Matrix::Sparse(s) => {
+            // The major index is the last indptr entry at or before k.
+            let major = s
+                .indptr
+                .partition_point(|&p| p as usize <= k)
+                .saturating_sub(1);
+            let minor = s.indices.get(k).map_or(0, |&i| i as usize);
+            match s.format {
+                SparseFormat::Csr => (major, minor),
+                SparseFormat::Csc => (minor, major),
+            }
+        }
     }
 }
 
@@ -135,24 +238,10 @@ pub fn check_finite(x: &Matrix, what: &str) -> Result<()> {
         return Ok(());
     };
     let value = x.values().get_f64(k).unwrap_or(f64::NAN);
-    let (row, col) = match x {
-        Matrix::Dense(d) => {
-            let (_, cols) = dense_dims(d, what)?;
-            (k / cols.max(1), k % cols.max(1))
-        }
-        Matrix::Sparse(s) => {
-            // The major index is the last indptr entry at or before k.
-            let major = s
-                .indptr
-                .partition_point(|&p| p as usize <= k)
-                .saturating_sub(1);
-            let minor = s.indices[k] as usize;
-            match s.format {
-                SparseFormat::Csr => (major, minor),
-                SparseFormat::Csc => (minor, major),
-            }
-        }
-    };
+    if let Matrix::Dense(d) = x {
+        dense_dims(d, what)?;
+    }
+    let (row, col) = position(x, k);
     Err(CoreError::NonFinite {
         what: what.to_owned(),
         row,
@@ -258,5 +347,51 @@ impl ExprMatrix<'_> {
             }
             ExprMatrix::Stored(m) => check_finite(m, what),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dense(rows: usize, cols: usize, v: NumVec) -> Matrix {
+        Matrix::Dense(DenseArray::new(vec![rows, cols], v).unwrap())
+    }
+
+    #[test]
+    fn first_non_count_names_the_value_and_its_cell() {
+        let x = dense(2, 3, NumVec::F32(vec![1., 0., 2., 3., 0.5, -1.]));
+        let found = first_non_count(&x, None).unwrap();
+        assert_eq!((found.row, found.col, found.value), (1, 1, 0.5));
+        assert_eq!(found.kind, NonCountKind::Fractional);
+        // Row 1 may hold expected counts, but never a negative value.
+        let found = first_non_count(&x, Some(&[false, true])).unwrap();
+        assert_eq!((found.row, found.col, found.value), (1, 2, -1.0));
+        assert_eq!(found.reason(), "negative");
+        let ints = dense(1, 2, NumVec::I32(vec![4, 7]));
+        assert!(first_non_count(&ints, None).is_none());
+        assert!(looks_like_counts(&ints));
+    }
+
+    #[test]
+    fn first_non_count_locates_sparse_values() {
+        // [[1, 0, 2], [0, 0, 0], [0, 1.5, 0]] as CSR and as CSC.
+        let csr = SparseMatrix::new(
+            SparseFormat::Csr,
+            (3, 3),
+            vec![0, 2, 2, 3],
+            vec![0, 2, 1],
+            NumVec::F64(vec![1.0, 2.0, 1.5]),
+        )
+        .unwrap();
+        let found = first_non_count(&Matrix::Sparse(csr.clone()), None).unwrap();
+        assert_eq!((found.row, found.col), (2, 1));
+        let csc = to_csr_f32(&csr).unwrap();
+        let csc = Matrix::Sparse(csc).transpose().transpose();
+        let found = first_non_count(&csc, None).unwrap();
+        assert_eq!((found.row, found.col), (2, 1));
+        let mut ok = vec![false; 3];
+        ok[2] = true;
+        assert!(first_non_count(&Matrix::Sparse(csr), Some(&ok)).is_none());
     }
 }

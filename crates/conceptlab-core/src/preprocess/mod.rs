@@ -6,8 +6,9 @@
 //! stays a [`SparseMatrix`](crate::SparseMatrix) until it is densified.
 //! Everything here is a pure function over arrays: no file I/O, no logging.
 //!
-//! - [`to_dense_f32`], [`looks_like_counts`], [`check_finite`]: conversions
-//!   and input checks on a [`Matrix`](crate::Matrix) of any element type;
+//! - [`to_dense_f32`], [`looks_like_counts`] / [`first_non_count`],
+//!   [`check_finite`]: conversions and input checks on a
+//!   [`Matrix`](crate::Matrix) of any element type;
 //! - [`normalize_total`] / [`normalize_total_csr`] and [`log1p`]: library-size
 //!   normalisation and the log transform, bit-compatible with scanpy 1.11;
 //! - [`highly_variable_genes`]: scanpy's `seurat` and `seurat_v3` flavours
@@ -37,13 +38,15 @@ mod write_back;
 
 pub use concepts::{Concepts, curate_concepts, encode_with};
 pub use dense::{
-    ExprMatrix, check_finite, dense_matrix, looks_like_counts, to_csr_f32, to_dense_f32,
+    ExprMatrix, NonCount, NonCountKind, check_finite, dense_matrix, first_non_count,
+    looks_like_counts, to_csr_f32, to_dense_f32,
 };
 pub use encoding::{ConceptEncoding, ConceptGroup, ConceptKind};
 pub use hvg::{HvgFlavor, HvgResult, highly_variable_genes};
 pub use loess::{LoessSurface, loess_fit};
 pub use normalize::{
     TargetSum, log1p, log1p_csr, normalize_total, normalize_total_csr, normalize_total_matrix,
+    size_factors_for,
 };
 pub use pca::{EXACT_LIMIT, Pca, PcaOptions, PcaSolver};
 pub use select::select_rows;

@@ -94,6 +94,41 @@ fn row_total(row: &[f32]) -> f32 {
     row.iter().map(|&v| f64::from(v)).sum::<f64>() as f32
 }
 
+/// Each cell's size factor `s_n / S` exactly as [`normalize_total`] and
+/// [`normalize_total_csr`] divide by it (the row total of every gene in
+/// `f32` via `f64` accumulation, over `f32`-converted values, CSC summed in
+/// CSR order; empty cells get 1), for a fixed target `S`. Multiplying
+/// `expm1` of a normalised, log-transformed row by it inverts the
+/// normalisation up to float rounding.
+pub fn size_factors_for(x: &Matrix, target: f64) -> Result<Vec<f32>> {
+    let s = resolve_target(&[], TargetSum::Value(target), true)?;
+    let totals: Vec<f32> = match x {
+        Matrix::Dense(_) => to_dense_f32(x)?
+            .rows()
+            .into_iter()
+            .map(|r| match r.as_slice() {
+                Some(v) => row_total(v),
+                None => r.iter().map(|&v| f64::from(v)).sum::<f64>() as f32,
+            })
+            .collect(),
+        Matrix::Sparse(sp) => {
+            let converted;
+            let csr = if sp.format == SparseFormat::Csr {
+                sp
+            } else {
+                converted = to_csr_f32(sp)?;
+                &converted
+            };
+            let data = csr.data.to_f32();
+            csr.indptr
+                .windows(2)
+                .map(|w| row_total(&data[w[0] as usize..w[1] as usize]))
+                .collect()
+        }
+    };
+    Ok(size_factors(&totals, s))
+}
+
 /// Scales every row of a dense matrix to `target` total in place and returns
 /// the target used (the median rule of dense input: over cells with a
 /// positive total). Cells with zero total stay zero.
@@ -187,4 +222,52 @@ pub fn log1p_csr(x: &mut SparseMatrix) -> Result<()> {
         data.par_iter_mut().for_each(|v| *v = v.ln_1p());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_factors_invert_the_normalisation() {
+        let counts: Vec<f32> = (0..60).map(|i| ((i * 37) % 11) as f32).collect();
+        let mut stored = Array2::from_shape_vec((6, 10), counts).unwrap();
+        stored.row_mut(3).fill(0.0);
+        let mut logged = stored.clone();
+        normalize_total(&mut logged, TargetSum::Value(23.0)).unwrap();
+        log1p(&mut logged);
+        let (mut indptr, mut indices, mut data) = (vec![0u64], Vec::new(), Vec::new());
+        for row in stored.rows() {
+            for (j, &v) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                indices.push(j as u32);
+                data.push(v);
+            }
+            indptr.push(indices.len() as u64);
+        }
+        let csr = SparseMatrix::new(
+            SparseFormat::Csr,
+            (6, 10),
+            indptr,
+            indices,
+            NumVec::F32(data),
+        )
+        .unwrap();
+        let dense =
+            crate::DenseArray::new(vec![6, 10], NumVec::F32(stored.iter().copied().collect()))
+                .unwrap();
+        for x in [Matrix::Dense(dense), Matrix::Sparse(csr)] {
+            let factors = size_factors_for(&x, 23.0).unwrap();
+            assert_eq!(factors[3], 1.0, "an empty cell is divided by 1");
+            for (r, &f) in factors.iter().enumerate() {
+                for c in 0..10 {
+                    let back = f64::from(logged[[r, c]]).exp_m1() * f64::from(f);
+                    let want = f64::from(stored[[r, c]]);
+                    assert!(
+                        (back - want).abs() <= 1e-5 * want.max(1.0),
+                        "{r},{c}: {back} vs {want}"
+                    );
+                }
+            }
+        }
+    }
 }
