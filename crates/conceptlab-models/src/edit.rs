@@ -2,27 +2,43 @@
 //! these values in the cells that match") in, the counterfactual data set
 //! out. The CLI's `edit`, the benchmark and a future Python binding share it.
 //!
-//! The output holds every input cell (obs kept, var restricted to the
-//! model's genes), with the edited cells' expression in X (log-normalised
-//! when the model normalised), their PC scores in obsm["X_pca"] when the
-//! model works on PCs, the edited concept values written into obs,
-//! obs["conceptlab_edited"] marking them and uns["conceptlab_edit"]
-//! recording the request.
+//! The output is the input with only the edited cells changed: every
+//! element (var with all genes, layers, obsm, varm, obsp, varp, raw, uns) is
+//! carried over, and every value outside the edited rows is the input's. The
+//! edited rows are written into the matrix the model reads (X, or the layer
+//! it was fitted on) in that matrix's own representation: counts when the
+//! model normalised them (expm1 of the edited log-normalised expression
+//! times the cell's own size factor), the matrix's scale otherwise; the
+//! genes the model does not use keep the cell's values. obs gets the edited
+//! concept values and obs["conceptlab_edited"] (the cells this or an earlier
+//! edit changed), obsm["X_conceptlab_pca"] the model's PC scores of every
+//! cell when it works on PCs (the user's X_pca is left alone), and
+//! uns["conceptlab_edit"] records the request, which matrix holds the edit
+//! and on what scale, and the previous record when the input was an edit's
+//! output.
+
+mod rows;
+#[cfg(test)]
+mod tests;
 
 use std::ops::Range;
 
 use conceptlab_core::preprocess::{
-    ConceptGroup, Concepts, dense_matrix, encode_with, select_rows, set_obs,
+    ConceptGroup, Concepts, dense_matrix, encode_with, select_rows, set_obs, size_factors_for,
 };
-use conceptlab_core::{CellData, Column, NumVec, UnsValue};
+use conceptlab_core::{CellData, Column, DType, DenseArray, NumVec, UnsValue};
 use indexmap::IndexMap;
 use ndarray::{Array2, Axis};
 
 use crate::ModelError;
 use crate::checkpoint::{Loaded, Meta};
 use crate::flow::{CbmFm, ConceptSource, Sampling};
-use crate::input::{check_genes, expression};
+use crate::input::{EDIT_RECORD, EDITED_COLUMN, matrix_name, model_input, previously_edited};
 use crate::model::{Annotations, Counterfactual, EditRequest, Residual};
+
+/// The obsm key of the model's PC scores of every cell (conceptlab's own,
+/// so a user's X_pca is never replaced).
+pub const PCA_KEY: &str = "X_conceptlab_pca";
 
 /// Which part of a checkpoint answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +175,8 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
             &cbm_fm
         }
     };
-    check_genes(meta, data)?;
+    // Genes, X or layer, and the scale the model expects, before any work.
+    let matrix = model_input(meta, data)?;
     let mut selected = vec![true; data.n_obs()];
     for (column, value) in &spec.filter {
         let mask = select_rows(&data.obs, column, value)
@@ -176,9 +193,7 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
     }
 
     let pre = &meta.preprocessing;
-    let matrix = expression(data, meta.data.layer.as_deref())?;
-    let mut expr = pre.expression(matrix)?;
-    let features = pre.features_from_expression(expr.view())?;
+    let features = pre.transform(matrix)?;
     let source = features.select(Axis(0), &rows);
     let k = meta.dims.n_concepts();
     let mut values = Array2::<f32>::zeros((rows.len(), k));
@@ -212,21 +227,49 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
         )));
     }
 
-    // Back to genes. A kept residual applies the predicted change to the
-    // cell's own expression, so detail outside the PCs survives too.
+    // Back to genes, then to the matrix's own scale.
     let edited_expr = pre.to_expression(result.x.view())?;
-    let source_expr = pre.to_expression(source.view())?;
-    for (i, &r) in rows.iter().enumerate() {
-        let mut row = expr.row_mut(r);
-        match result.carry {
-            Residual::Keep => row += &(&edited_expr.row(i) - &source_expr.row(i)),
-            Residual::Discard => row.assign(&edited_expr.row(i)),
-        }
+    let change = match result.carry {
+        Residual::Keep => Some(edited_expr.clone() - pre.to_expression(source.view())?),
+        Residual::Discard => None,
+    };
+    let dtype = rows::output_dtype(matrix);
+    let new_values = stored_values(
+        matrix,
+        &rows,
+        &pre.genes,
+        pre.target_sum,
+        &edited_expr,
+        change.as_ref(),
+    )?;
+    let layer = meta.data.layer.as_deref();
+    let name = matrix_name(layer);
+    if let Some((i, j)) = first_unwritable(&new_values, dtype) {
+        return Err(ModelError::Input(format!(
+            "the edit of cell `{}` makes gene `{}` of {name} {} (not a finite {}); nothing was \
+             written",
+            data.obs_names()[rows[i]],
+            data.var_names()[pre.genes[j]],
+            new_values[[i, j]],
+            dtype.name()
+        )));
     }
-    let mut scores = pre.unstandardized(features.view())?;
-    let edited_scores = pre.unstandardized(result.x.view())?;
-    for (i, &r) in rows.iter().enumerate() {
-        scores.row_mut(r).assign(&edited_scores.row(i));
+    let written = rows::replace(
+        matrix,
+        &rows::Replacement {
+            rows: &rows,
+            genes: &pre.genes,
+            values: &new_values,
+        },
+        dtype,
+    )?;
+    if matrix.dtype() != dtype {
+        warnings.push(format!(
+            "{name} is written as {} (it was {}): the edited cells hold expected counts, which \
+             are not integers; every other value is unchanged",
+            dtype.name(),
+            matrix.dtype().name()
+        ));
     }
 
     let mut obs = data.obs.clone();
@@ -237,23 +280,63 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
             ));
         }
     }
-    obs.insert("conceptlab_edited", Column::Numeric(NumVec::Bool(selected)))?;
-    let var = data.var.select(&pre.genes)?;
-    let mut out = CellData::new(
-        dense_matrix(expr)?,
-        data.obs_names().to_vec(),
-        var.index.clone(),
-    )?;
-    out.obs = obs;
-    out.var = var;
-    if pre.uses_pca() {
-        out.obsm.insert("X_pca".into(), dense_matrix(scores)?);
+    // Cells an earlier edit changed stay marked: their counts are expected
+    // counts too, which the next edit must accept.
+    let earlier = previously_edited(data);
+    let marks: Vec<bool> = match earlier {
+        Some(before) => selected.iter().zip(before).map(|(&a, &b)| a || b).collect(),
+        None => selected,
+    };
+    if earlier.is_none() && obs.columns.contains_key(EDITED_COLUMN) {
+        warnings.push(format!(
+            "obs column `{EDITED_COLUMN}` is replaced by the cells this edit changed"
+        ));
     }
-    out.uns = data.uns.clone();
-    out.uns.insert(
-        "conceptlab_edit".into(),
-        record(spec, loaded, result.carry)?,
+    obs.insert(EDITED_COLUMN, Column::Numeric(NumVec::Bool(marks)))?;
+
+    let mut obsm = data.obsm.clone();
+    if pre.uses_pca() {
+        let mut scores = pre.unstandardized(features.view())?;
+        let edited_scores = pre.unstandardized(result.x.view())?;
+        for (i, &r) in rows.iter().enumerate() {
+            scores.row_mut(r).assign(&edited_scores.row(i));
+        }
+        obsm.insert(PCA_KEY.into(), dense_matrix(scores)?);
+    } else if obsm.shift_remove(PCA_KEY).is_some() {
+        warnings.push(format!(
+            "obsm[\"{PCA_KEY}\"] (an earlier model's PC scores) is dropped: this model works \
+             on genes"
+        ));
+    }
+    let (x, layers) = match layer {
+        None => (written, data.layers.clone()),
+        Some(l) => {
+            warnings.push(format!(
+                "the model reads layers/{l}: the edited cells are written there; X is unchanged"
+            ));
+            let mut layers = data.layers.clone();
+            layers.insert(l.to_string(), written);
+            (data.x.clone(), layers)
+        }
+    };
+    let mut uns = data.uns.clone();
+    let previous = uns.shift_remove(EDIT_RECORD);
+    uns.insert(
+        EDIT_RECORD.into(),
+        record(spec, loaded, result.carry, &name, rows.len(), previous)?,
     );
+    let out = CellData {
+        x,
+        obs,
+        var: data.var.clone(),
+        layers,
+        obsm,
+        varm: data.varm.clone(),
+        obsp: data.obsp.clone(),
+        varp: data.varp.clone(),
+        uns,
+        raw: data.raw.clone(),
+    };
     out.validate()?;
     Ok(Edited {
         cells: out,
@@ -263,35 +346,130 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
     })
 }
 
-/// uns["conceptlab_edit"]: what was asked of which model.
-fn record(spec: &EditSpec, loaded: &Loaded, carry: Residual) -> Result<UnsValue, ModelError> {
+/// The edited cells' new values of the model's genes, on the scale of the
+/// stored matrix. When the model normalised (`target_sum`), the matrix
+/// holds counts and a log-normalised value y maps back with the cell's own
+/// size factor f (its original total over every gene / target_sum, as
+/// normalise_total divided by it): f·expm1(y). A kept residual carries the
+/// predicted change d to the cell's own counts x, f·expm1(log1p(x/f) + d) =
+/// x + (x + f)·expm1(d), which is x itself where d is 0. Expected counts
+/// are never negative (log-normalised expression is at least 0). Without
+/// normalisation the matrix is the model's scale: x + d, or the prediction.
+fn stored_values(
+    matrix: &conceptlab_core::Matrix,
+    rows: &[usize],
+    genes: &[usize],
+    target_sum: Option<f64>,
+    edited_expr: &Array2<f32>,
+    change: Option<&Array2<f32>>,
+) -> Result<Array2<f64>, ModelError> {
+    let own = match change {
+        Some(_) => rows::gather(matrix, rows, genes)?,
+        None => Array2::zeros((0, 0)),
+    };
+    let factors = match target_sum {
+        Some(t) => Some(size_factors_for(matrix, t)?),
+        None => None,
+    };
+    let mut out = Array2::<f64>::zeros((rows.len(), genes.len()));
+    for (i, &r) in rows.iter().enumerate() {
+        for j in 0..genes.len() {
+            let y = f64::from(edited_expr[[i, j]]);
+            out[[i, j]] = match (&factors, change) {
+                (Some(f), Some(d)) => {
+                    let (f, x) = (f64::from(f[r]), own[[i, j]]);
+                    (x + (x + f) * f64::from(d[[i, j]]).exp_m1()).max(0.0)
+                }
+                (Some(f), None) => (f64::from(f[r]) * y.exp_m1()).max(0.0),
+                (None, Some(d)) => own[[i, j]] + f64::from(d[[i, j]]),
+                (None, None) => y,
+            };
+        }
+    }
+    Ok(out)
+}
+
+/// The first new value the output type cannot hold (non-finite, or beyond
+/// f32's range when writing f32).
+fn first_unwritable(values: &Array2<f64>, dtype: DType) -> Option<(usize, usize)> {
+    values.indexed_iter().find_map(|(ij, &v)| {
+        let ok = match dtype {
+            DType::F64 => v.is_finite(),
+            _ => (v as f32).is_finite(),
+        };
+        (!ok).then_some(ij)
+    })
+}
+
+/// uns["conceptlab_edit"]: what was asked of which model, where the edit
+/// is and on what scale, and the record of the edit the input came from.
+fn record(
+    spec: &EditSpec,
+    loaded: &Loaded,
+    carry: Residual,
+    matrix: &str,
+    n_edited: usize,
+    previous: Option<UnsValue>,
+) -> Result<UnsValue, ModelError> {
     let strings = |v: &[(String, String)]| UnsValue::StringArray {
         shape: vec![v.len()],
         values: v.iter().map(|(k, x)| format!("{k}={x}")).collect(),
     };
+    let scalar = |v: f64| -> Result<UnsValue, ModelError> {
+        Ok(UnsValue::Array(DenseArray::scalar(NumVec::F64(vec![v]))?))
+    };
+    let pre = &loaded.meta.preprocessing;
+    let text = |s: &str| UnsValue::String(s.to_string());
     let mut record = IndexMap::new();
-    record.insert(
-        "model".to_string(),
-        UnsValue::String(spec.model_label.clone()),
-    );
-    record.insert(
-        "model_type".to_string(),
-        UnsValue::String(loaded.model.kind().name().into()),
-    );
+    record.insert("model".to_string(), text(&spec.model_label));
+    record.insert("model_type".to_string(), text(loaded.model.kind().name()));
     record.insert("set".to_string(), strings(&spec.set));
     record.insert("where".to_string(), strings(&spec.filter));
     record.insert(
         "residual".to_string(),
-        UnsValue::String(
-            match carry {
-                Residual::Keep => "keep",
-                Residual::Discard => "discard",
-            }
-            .into(),
-        ),
+        text(match carry {
+            Residual::Keep => "keep",
+            Residual::Discard => "discard",
+        }),
     );
+    record.insert("n_edited".to_string(), scalar(n_edited as f64)?);
+    record.insert("matrix".to_string(), text(matrix));
+    let values = match (pre.target_sum, carry) {
+        (Some(_), Residual::Discard) => {
+            "counts scale: expm1 of the predicted log-normalised expression times the cell's \
+             library size (its original total over all genes) / target_sum"
+        }
+        (Some(_), Residual::Keep) => {
+            "counts scale: the cell's counts x changed by the predicted change d of its \
+             log-normalised expression, x + (x + s) * expm1(d) with s the cell's library size \
+             (its original total over all genes) / target_sum"
+        }
+        (None, Residual::Discard) => {
+            "the matrix's own scale (the model was fitted on it without normalisation): the \
+             predicted expression"
+        }
+        (None, Residual::Keep) => {
+            "the matrix's own scale (the model was fitted on it without normalisation): the \
+             cell's values plus the predicted change"
+        }
+    };
+    record.insert("values".to_string(), text(values));
+    if let Some(t) = pre.target_sum {
+        record.insert("target_sum".to_string(), scalar(t)?);
+    }
+    record.insert(
+        "genes".to_string(),
+        text(&format!(
+            "the model's {} of {} genes are edited; the others keep the cell's values",
+            pre.genes.len(),
+            pre.n_input_genes
+        )),
+    );
+    if pre.uses_pca() {
+        record.insert("obsm".to_string(), text(PCA_KEY));
+    }
     if spec.stage == Stage::Flow {
-        record.insert("generator".to_string(), UnsValue::String("fm".into()));
+        record.insert("generator".to_string(), text("fm"));
         record.insert(
             "sampling".to_string(),
             UnsValue::String(
@@ -299,6 +477,9 @@ fn record(spec: &EditSpec, loaded: &Loaded, carry: Residual) -> Result<UnsValue,
                     .map_err(|e| ModelError::Input(format!("sampling settings: {e}")))?,
             ),
         );
+    }
+    if let Some(previous) = previous {
+        record.insert("previous".to_string(), previous);
     }
     Ok(UnsValue::Mapping(record))
 }

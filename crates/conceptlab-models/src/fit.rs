@@ -3,8 +3,10 @@
 //! flow-matching generator on top, and fill the checkpoint's metadata. The
 //! CLI, the benchmark and a future Python binding share it.
 
-use conceptlab_core::CellData;
-use conceptlab_core::preprocess::{Concepts, curate_concepts, encode_with};
+use conceptlab_core::preprocess::{
+    Concepts, NonCountKind, check_finite, curate_concepts, encode_with, first_non_count,
+};
+use conceptlab_core::{CellData, Matrix};
 use ndarray::Array2;
 
 use crate::ModelError;
@@ -13,9 +15,9 @@ use crate::checkpoint::{
 };
 use crate::data::ConceptData;
 use crate::flow::{ConceptSource, FlowConfig, FlowMatcher, cbm};
-use crate::input::{expression, features};
+use crate::input::{expression, features, matrix_name};
 use crate::model::{Annotations, Model};
-use crate::pipeline::{PreprocessConfig, Preprocessor};
+use crate::pipeline::{Normalize, PreprocessConfig, Preprocessor};
 use crate::registry::{self, GeneratorKind, ModelConfig};
 use crate::train::{Observer, TrainConfig};
 
@@ -57,6 +59,10 @@ pub struct Trained {
     /// history.csv and flow_history.csv, when there are histories.
     pub history_csv: Option<String>,
     pub flow_history_csv: Option<String>,
+    /// Things the user should know about how the data were read (nothing
+    /// failed). Each is also logged at warn level when it arises, as
+    /// `fit_cells` has no file name to prefix.
+    pub warnings: Vec<String>,
 }
 
 /// Fits `request.model` on `data` (the CLI's `fit`).
@@ -72,6 +78,10 @@ pub fn fit_cells(
     }
     let matrix = expression(data, request.layer.as_deref())?;
     let concepts = curate_concepts(&data.obs, &request.hard, &request.soft)?;
+    let warnings = normalisation_evidence(data, matrix, request)?;
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
     let (pre, features) = Preprocessor::fit(matrix, &request.preprocess, None, request.seed)?;
     tracing::info!(
         cells = data.n_obs(),
@@ -128,7 +138,57 @@ pub fn fit_cells(
         concepts: Some(concepts),
         history_csv: fit.history_csv,
         flow_history_csv: None,
+        warnings,
     })
+}
+
+/// `normalize = auto` decides "counts" only when every value is a
+/// non-negative integer; a single negative or fractional value switches
+/// normalisation and log1p off. That decision is said out loud, naming the
+/// value that made it: a warning for X, and a refusal for a layer the user
+/// named (asking for a layer is asking for its counts, usually
+/// `--layer counts`), unless the settings say how to treat it.
+fn normalisation_evidence(
+    data: &CellData,
+    matrix: &Matrix,
+    request: &FitRequest,
+) -> Result<Vec<String>, ModelError> {
+    if request.preprocess.normalize != Normalize::Auto {
+        return Ok(Vec::new());
+    }
+    let name = matrix_name(request.layer.as_deref());
+    // A NaN is an error of its own (the preprocessing's), not evidence.
+    check_finite(matrix, &name)?;
+    let Some(bad) = first_non_count(matrix, None) else {
+        return Ok(Vec::new());
+    };
+    let evidence = format!(
+        "{name}: cell `{}` (row {}), gene `{}` holds {}, {}",
+        data.obs_names().get(bad.row).map_or("?", String::as_str),
+        bad.row,
+        data.var_names().get(bad.col).map_or("?", String::as_str),
+        bad.value,
+        match bad.kind {
+            NonCountKind::Negative => "a negative value",
+            _ => "not an integer",
+        }
+    );
+    if let Some(layer) = &request.layer {
+        return Err(ModelError::Input(format!(
+            "{evidence}: layer `{layer}` does not hold counts (non-negative integers), which a \
+             named layer must under preprocess.normalize = auto. Pass the counts layer, or say \
+             how to treat this one: --override preprocess.normalize=never (already normalised \
+             expression, modelled as it is) or preprocess.normalize=always (normalise and \
+             log-transform it anyway)"
+        )));
+    }
+    Ok(vec![format!(
+        "{evidence}, so X is not counts and is modelled as it is, without library-size \
+         normalisation or log1p (preprocess.normalize = auto). If X is already log-normalised \
+         that is right (--override preprocess.normalize=never says so and silences this); if \
+         the counts are in a layer, pass --layer; to normalise X anyway, \
+         --override preprocess.normalize=always"
+    )])
 }
 
 impl Trained {
@@ -152,6 +212,7 @@ impl Trained {
             concepts,
             history_csv,
             flow_history_csv: None,
+            warnings: Vec::new(),
         })
     }
 
