@@ -91,9 +91,22 @@ pub enum Command {
     /// ("<key>_known_concepts", "<key>_unknown") of a copy of the data.
     Encode(EncodeArgs),
     /// Counterfactual cells: encode, set concepts, decode (abduction, action,
-    /// prediction). Writes every cell, with the edited ones changed in X (and
-    /// obsm["X_pca"]), their new concept values in obs and
-    /// obs["conceptlab_edited"] marking them. Never overwrites its input.
+    /// prediction). Writes the input with only the edited cells changed.
+    ///
+    /// Every gene, layer, obsm, varm, obsp, varp, raw and uns entry is kept,
+    /// and every value outside the edited cells is the input's. The edited
+    /// cells are written into the matrix the model was fitted on (X, or the
+    /// layer of `fit --layer`; X is then left alone) on that matrix's scale:
+    /// counts when the model normalised them (expected counts, from the
+    /// cell's own library size, so integer matrices become float32), the
+    /// matrix's values otherwise; genes the model does not use keep their
+    /// values. obs gets the new concept values and obs["conceptlab_edited"]
+    /// (the cells this or an earlier edit changed), obsm["X_conceptlab_pca"]
+    /// the model's PC scores of every cell (X_pca is the user's and stays),
+    /// uns["conceptlab_edit"] the request and which matrix holds the edit on
+    /// what scale. An edit's output can be edited again. A model fitted on
+    /// counts refuses a matrix that looks transformed since (negative, or
+    /// fractional outside cells an edit changed). Never overwrites its input.
     Edit(EditArgs),
     /// Run the whole method on built-in synthetic data: generate cells with
     /// exact counterfactuals, train scCBGM without one (cell type, concept)
