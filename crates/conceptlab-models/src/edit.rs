@@ -437,12 +437,12 @@ fn record(
     let values = match (pre.target_sum, carry) {
         (Some(_), Residual::Discard) => {
             "counts scale: expm1 of the predicted log-normalised expression times the cell's \
-             library size (its original total over all genes) / target_sum"
+             library size (its original total over all genes) / target_sum, at least 0"
         }
         (Some(_), Residual::Keep) => {
             "counts scale: the cell's counts x changed by the predicted change d of its \
              log-normalised expression, x + (x + s) * expm1(d) with s the cell's library size \
-             (its original total over all genes) / target_sum"
+             (its original total over all genes) / target_sum, at least 0"
         }
         (None, Residual::Discard) => {
             "the matrix's own scale (the model was fitted on it without normalisation): the \

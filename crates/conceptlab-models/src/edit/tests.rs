@@ -388,3 +388,72 @@ fn fit_says_why_auto_does_not_normalise() {
     let counts = fit(&cells(), ModelConfig::Copy, None).unwrap();
     assert!(counts.warnings.is_empty(), "{:?}", counts.warnings);
 }
+
+/// The non-zeros of a dense matrix as CSR.
+fn csr_of(x: ndarray::ArrayView2<f32>) -> SparseMatrix {
+    let (mut indptr, mut indices, mut stored) = (vec![0u64], Vec::new(), Vec::new());
+    for row in x.rows() {
+        for (j, &v) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+            indices.push(j as u32);
+            stored.push(v);
+        }
+        indptr.push(indices.len() as u64);
+    }
+    SparseMatrix::new(
+        SparseFormat::Csr,
+        x.dim(),
+        indptr,
+        indices,
+        NumVec::F32(stored),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sparse_counts_stay_sparse_and_unedited_rows_stay_as_stored() {
+    let data = cells();
+    let model = loaded(fit(&data, sccbgm(), None).unwrap());
+    let request = spec("concept_0=True", "cell_type=celltype_1", Residual::Keep);
+    let on_dense = values(&run(&model, &data, &request).unwrap().cells.x);
+    let counts = values(&data.x);
+    let csr = Matrix::Sparse(csr_of(counts.view()));
+    // The CSR of the transpose, transposed, is the CSC of the matrix.
+    let csc = Matrix::Sparse(csr_of(counts.t())).transpose();
+    for x in [csr, csc] {
+        let mut sparse = data.clone();
+        sparse.x = x;
+        let out = run(&model, &sparse, &request).unwrap().cells;
+        assert_eq!(out.x.encoding(), sparse.x.encoding());
+        // The same edit as on dense storage, up to the rounding of sums.
+        for ((i, g), &v) in values(&out.x).indexed_iter() {
+            let want = on_dense[[i, g]];
+            assert!(
+                (v - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{} {i},{g}: {v} vs {want}",
+                out.x.encoding()
+            );
+        }
+        let (Matrix::Sparse(written), Matrix::Sparse(read)) = (&out.x, &sparse.x) else {
+            panic!("not sparse")
+        };
+        if written.format == SparseFormat::Csr {
+            // Unedited rows keep exactly their stored entries.
+            let span = |s: &SparseMatrix, i: usize| s.indptr[i] as usize..s.indptr[i + 1] as usize;
+            for (i, _) in marks(&out).into_iter().enumerate().filter(|(_, e)| !e) {
+                assert_eq!(
+                    written.indices[span(written, i)],
+                    read.indices[span(read, i)]
+                );
+                assert_eq!(
+                    written
+                        .data
+                        .slice(span(written, i).start, span(written, i).end)
+                        .unwrap(),
+                    read.data
+                        .slice(span(read, i).start, span(read, i).end)
+                        .unwrap()
+                );
+            }
+        }
+    }
+}
