@@ -126,9 +126,9 @@ pub fn read_with_anndata_rs(path: impl AsRef<Path>) -> Result<CellData> {
     let ctx = Ctx {
         path: path.display().to_string(),
     };
-    std::fs::metadata(path).map_err(|source| IoError::Open {
+    std::fs::metadata(path).map_err(|error| IoError::Open {
         path: ctx.path.clone(),
-        source,
+        error,
     })?;
     let store = <H5 as Backend>::open(path).map_err(|e| ctx.read("/", e))?;
     let adata = AnnData::<H5>::open(store).map_err(|e| ctx.read("/", e))?;
@@ -174,10 +174,7 @@ pub fn write_with_anndata_rs(data: &CellData, path: impl AsRef<Path>) -> Result<
                 key,
                 reason,
             },
-            IoError::Data { source, .. } => IoError::Data {
-                path: shown,
-                source,
-            },
+            IoError::Data { error, .. } => IoError::Data { path: shown, error },
             other => other,
         });
     }
@@ -367,10 +364,10 @@ impl Ctx {
         }
     }
 
-    fn core(&self, source: CoreError) -> IoError {
+    fn core(&self, error: CoreError) -> IoError {
         IoError::Data {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 }

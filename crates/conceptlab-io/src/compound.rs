@@ -6,6 +6,7 @@ use hdf5_pure::{CompoundMember, Datatype, DatatypeByteOrder};
 
 use crate::error::Result;
 use crate::h5::H5File;
+use crate::heap::GlobalHeap;
 
 /// One decoded field of a compound dataset.
 pub(crate) enum Field {
@@ -18,7 +19,8 @@ pub(crate) enum Field {
     },
 }
 
-/// Reads a compound dataset as one field per member.
+/// Reads a compound dataset as one field per member, after checking that
+/// every member lies inside the record and charging the memory it takes.
 pub(crate) fn read_compound(h5: &H5File, key: &str) -> Result<Vec<(String, Field)>> {
     let ds = h5.dataset(key)?;
     let datatype = ds.datatype().map_err(|e| h5.read_err(key, e))?;
@@ -28,42 +30,148 @@ pub(crate) fn read_compound(h5: &H5File, key: &str) -> Result<Vec<(String, Field
             "expected a compound (record) dataset in the legacy layout",
         ));
     };
-    let raw = ds.read_raw().map_err(|e| h5.read_err(key, e))?;
     let record = size as usize;
-    if record == 0 || raw.len() % record != 0 {
+    if record == 0 {
+        return Err(h5.invalid(key, "compound records declare a size of 0 bytes"));
+    }
+    let declared = h5.declared(key, &ds)?;
+    if declared.shape.len() > 1 {
+        return Err(h5.invalid(
+            key,
+            format!(
+                "expected a one-dimensional record array, found {}",
+                crate::bounds::dims(&declared.shape)
+            ),
+        ));
+    }
+    let heap_ref = crate::heap::reference_size(h5.address_format().0);
+    for m in &members {
+        let width = member_width(h5, key, m, heap_ref)?;
+        if (m.byte_offset as usize)
+            .checked_add(width)
+            .is_none_or(|end| end > record)
+        {
+            return Err(h5.invalid(
+                key,
+                format!(
+                    "field `{}` ({width} bytes at offset {}) does not fit in a record of {record} bytes",
+                    m.name, m.byte_offset
+                ),
+            ));
+        }
+    }
+    // The raw records, then the decoded fields (at most as large again), plus
+    // a `String` per text field and record.
+    let strings = members.iter().filter(|m| is_text(&m.datatype)).count() as u64;
+    let per_record = 2 * record as u64 + strings * std::mem::size_of::<String>() as u64;
+    h5.charge(key, &declared, declared.elements, per_record, "records")?;
+    let raw = ds.read_raw().map_err(|e| h5.read_err(key, e))?;
+    if raw.len() % record != 0 {
         return Err(h5.invalid(
             key,
             "compound data size is not a multiple of the record size",
         ));
     }
     let n = raw.len() / record;
+    let mut heap = GlobalHeap::new(h5, key);
     members
         .iter()
-        .map(|m| Ok((m.name.clone(), decode_member(h5, key, &raw, record, n, m)?)))
+        .map(|m| {
+            let records = Records {
+                raw: &raw,
+                record,
+                n,
+            };
+            Ok((
+                m.name.clone(),
+                decode_member(h5, key, &records, m, &mut heap)?,
+            ))
+        })
         .collect()
+}
+
+fn is_text(dt: &Datatype) -> bool {
+    matches!(
+        dt,
+        Datatype::String { .. }
+            | Datatype::VariableLength {
+                is_string: true,
+                ..
+            }
+    )
+}
+
+/// Bytes a member occupies in each record.
+fn member_width(h5: &H5File, key: &str, m: &CompoundMember, heap_ref: usize) -> Result<usize> {
+    let too_wide = || {
+        h5.invalid(
+            key,
+            format!("field `{}` declares an impossible size", m.name),
+        )
+    };
+    Ok(match &m.datatype {
+        Datatype::VariableLength { .. } => heap_ref,
+        Datatype::Array {
+            base_type,
+            dimensions,
+        } => dimensions
+            .iter()
+            .try_fold(base_type.type_size() as usize, |acc, &d| {
+                acc.checked_mul(d as usize)
+            })
+            .ok_or_else(too_wide)?,
+        other => other.type_size() as usize,
+    })
+}
+
+/// The raw bytes of `n` records of `record` bytes each.
+struct Records<'a> {
+    raw: &'a [u8],
+    record: usize,
+    n: usize,
+}
+
+impl Records<'_> {
+    /// `width` bytes at `offset` of record `i`; both were checked against the
+    /// record size in [`read_compound`].
+    fn field(&self, i: usize, offset: usize, width: usize) -> &[u8] {
+        let start = i * self.record + offset;
+        &self.raw[start..start + width]
+    }
 }
 
 fn decode_member(
     h5: &H5File,
     key: &str,
-    raw: &[u8],
-    record: usize,
-    n: usize,
+    records: &Records<'_>,
     member: &CompoundMember,
+    heap: &mut GlobalHeap<'_>,
 ) -> Result<Field> {
     let offset = member.byte_offset as usize;
+    let n = records.n;
     let field_key = format!("{key}[{}]", member.name);
-    let bytes_of = |i: usize, width: usize| &raw[i * record + offset..i * record + offset + width];
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes).map_err(|_| h5.invalid(&field_key, "text field is not UTF-8"))
+    };
     match &member.datatype {
         Datatype::String { size, .. } => {
             let width = *size as usize;
             let strings = (0..n)
                 .map(|i| {
-                    let b = bytes_of(i, width);
+                    let b = records.field(i, offset, width);
                     let end = b.iter().position(|&c| c == 0).unwrap_or(width);
-                    String::from_utf8_lossy(&b[..end]).into_owned()
+                    text(b[..end].to_vec())
                 })
-                .collect();
+                .collect::<Result<_>>()?;
+            Ok(Field::Strings(strings))
+        }
+        Datatype::VariableLength {
+            is_string: true, ..
+        } => {
+            let width = heap.reference_size();
+            let strings = (0..n)
+                .map(|i| heap.string(records.field(i, offset, width)))
+                .collect::<Result<_>>()?;
             Ok(Field::Strings(strings))
         }
         Datatype::Array {
@@ -75,7 +183,7 @@ fn decode_member(
             let elem = dtype.size_of();
             let mut flat = Vec::with_capacity(n * width * elem);
             for i in 0..n {
-                flat.extend_from_slice(bytes_of(i, width * elem));
+                flat.extend_from_slice(records.field(i, offset, width * elem));
             }
             Ok(Field::Rows {
                 width,
@@ -87,7 +195,7 @@ fn decode_member(
             let elem = dtype.size_of();
             let mut flat = Vec::with_capacity(n * elem);
             for i in 0..n {
-                flat.extend_from_slice(bytes_of(i, elem));
+                flat.extend_from_slice(records.field(i, offset, elem));
             }
             Ok(Field::Numbers(decode_le(dtype, &flat)))
         }
@@ -134,8 +242,8 @@ fn scalar_dtype(h5: &H5File, key: &str, dt: &Datatype) -> Result<DType> {
         Datatype::VariableLength { .. } => {
             return Err(h5.unsupported(
                 key,
-                "variable-length field in a record",
-                "fixed-length string or numeric record fields",
+                "variable-length sequence in a record",
+                "string or numeric record fields",
             ));
         }
         other => return Err(h5.invalid(key, format!("unsupported field type {other:?}"))),
@@ -172,10 +280,8 @@ fn decode_le(dtype: DType, bytes: &[u8]) -> NumVec {
     }
 }
 
-/// Reads a record array: one named column per member. Only fixed-length
-/// string and numeric members are supported; variable-length strings (which
-/// anndata >= 0.8 writes) need global-heap access that hdf5-pure does not
-/// expose inside compounds, and are reported as unsupported.
+/// Reads a record array: one named column per member. String members may be
+/// fixed-length or variable-length (what anndata >= 0.8 writes).
 pub(crate) fn read_records(h5: &H5File, key: &str) -> Result<Vec<(String, Values)>> {
     read_compound(h5, key)?
         .into_iter()
@@ -185,7 +291,7 @@ pub(crate) fn read_records(h5: &H5File, key: &str) -> Result<Vec<(String, Values
             Field::Rows { .. } => Err(h5.unsupported(
                 &format!("{key}[{name}]"),
                 "record field holding an array",
-                "fixed-length string or numeric record fields",
+                "string or numeric record fields",
             )),
         })
         .collect()

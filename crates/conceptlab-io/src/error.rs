@@ -5,18 +5,24 @@ use thiserror::Error;
 ///
 /// Every variant names the file, and where it applies the HDF5 key, so that
 /// one line of output tells the user where to look.
+///
+/// Each message is complete on its own and no variant also reports its cause
+/// through [`std::error::Error::source`]: printing the error chain (`{:#}`)
+/// would otherwise repeat the cause ("No such file or directory (os error 2):
+/// No such file or directory (os error 2)"). The underlying errors stay
+/// available in the variants' fields.
 #[derive(Debug, Error)]
 pub enum IoError {
-    #[error("{path}: cannot open file: {source}")]
-    Open {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: cannot open file: {error}")]
+    Open { path: String, error: std::io::Error },
     #[error(
         "{path}: not an HDF5 file (expected an .h5ad file written by anndata, scanpy or conceptlab)"
     )]
     NotHdf5 { path: String },
+    #[error(
+        "{path}: not a complete HDF5 file ({size} bytes; the superblock declares end of file at {eof}): truncated or damaged"
+    )]
+    Truncated { path: String, size: u64, eof: u64 },
     #[error("{path}: damaged or truncated HDF5 file: {message}")]
     Corrupt { path: String, message: String },
     #[error("{path}: missing `{key}`: expected {expected}")]
@@ -38,6 +44,15 @@ pub enum IoError {
         key: String,
         reason: String,
     },
+    /// The file declares more data than can be read: more than the memory
+    /// available, or more than the file could hold. Raised from metadata,
+    /// before anything of that size is allocated.
+    #[error("{path}: `{key}`: {reason}")]
+    TooLarge {
+        path: String,
+        key: String,
+        reason: String,
+    },
     #[error("{path}: cannot read `{key}`: {message}")]
     Read {
         path: String,
@@ -46,17 +61,21 @@ pub enum IoError {
     },
     #[error("{path}: cannot write: {reason}")]
     Write { path: String, reason: String },
-    #[error("{path}: {source}")]
-    Data {
+    /// Data that anndata would refuse to read back, refused before writing.
+    #[error("{path}: cannot write `{key}`: {reason}")]
+    Unwritable {
         path: String,
-        #[source]
-        source: CoreError,
+        key: String,
+        reason: String,
     },
+    #[error("{path}: {error}")]
+    Data { path: String, error: CoreError },
 }
 
 impl IoError {
     /// `true` when the error comes from the input data (bad, missing or
-    /// unsupported content) rather than from the environment.
+    /// unsupported content, or data that cannot be written as an `.h5ad`)
+    /// rather than from the environment.
     pub fn is_bad_input(&self) -> bool {
         !matches!(self, IoError::Write { .. })
     }

@@ -1,29 +1,28 @@
-//! An open `.h5ad` file: whole-file reads, metadata summaries and backed
-//! reads of row subsets.
+//! An open `.h5ad` file: whole-file reads and metadata summaries. Backed
+//! reads of row subsets are in `backed.rs`.
+//!
+//! Every read first learns the number of obs and var names (from the indices'
+//! metadata) and checks each matrix against them before reading it, and is
+//! charged against one memory budget (see `budget.rs`).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use conceptlab_core::{
-    CellData, Column, Frame, Matrix, NumVec, RawData, SparseFormat, SparseMatrix,
-};
+use conceptlab_core::{CellData, Column, Frame, Matrix, RawData};
 use indexmap::IndexMap;
 
+use crate::budget::Budget;
 use crate::error::{IoError, Result};
 use crate::h5::{H5File, NodeKind};
 use crate::legacy;
-use crate::read::{MatrixInfo, join, numeric_window};
+use crate::read::{Expect, MatrixInfo, join};
 
 const X_EXPECTED: &str =
     "the expression matrix `X` (a dense array or a csr_matrix/csc_matrix group)";
 
-/// Largest number of stored values read at once when streaming a CSC matrix.
-const CSC_BLOCK_VALUES: u64 = 1 << 22;
-
 /// An `.h5ad` file opened for reading. Opening reads only metadata, so large
 /// files can be inspected or read a few rows at a time.
 pub struct H5ad {
-    h5: H5File,
+    pub(crate) h5: H5File,
     legacy: bool,
 }
 
@@ -32,11 +31,30 @@ pub fn read_h5ad(path: impl AsRef<Path>) -> Result<CellData> {
     H5ad::open(path)?.read()
 }
 
+impl Expect {
+    fn obs_var(n_obs: usize, n_vars: usize) -> Self {
+        Expect::Matrix {
+            rows: n_obs,
+            cols: n_vars,
+            axes: "obs x var",
+        }
+    }
+}
+
 impl H5ad {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let h5 = H5File::open(path.as_ref())?;
         let legacy = legacy::is_legacy(&h5)?;
         Ok(Self { h5, legacy })
+    }
+
+    /// Limits the memory that any one read of this file may take to `bytes`
+    /// (by default: the memory the machine had available when the file was
+    /// opened). A read that the file's metadata says would take more is
+    /// refused before anything is allocated.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.h5.budget = Budget::caller(bytes);
+        self
     }
 
     /// The file path as given to [`H5ad::open`].
@@ -57,15 +75,68 @@ impl H5ad {
         }
     }
 
+    /// Number of rows of the data frame `key` (`obs`, `var`, `raw/var`),
+    /// from metadata.
+    fn axis_len(&self, key: &str) -> Result<usize> {
+        if self.legacy {
+            legacy::frame_len(&self.h5, key)
+        } else {
+            self.h5.frame_len(key)
+        }
+    }
+
+    /// The shape `element` must have: X and layers obs x var, obsm one row
+    /// per obs name, and so on; anything else (uns) is not constrained.
+    fn expect_for(&self, element: &str) -> Result<Expect> {
+        let n_obs = || self.axis_len("obs");
+        let n_vars = || self.axis_len("var");
+        let group = element.split_once('/').map_or(element, |(g, _)| g);
+        Ok(match group {
+            "X" | "layers" => Expect::obs_var(n_obs()?, n_vars()?),
+            "obsm" => Expect::Rows {
+                rows: n_obs()?,
+                axis: "obs",
+            },
+            "varm" => Expect::Rows {
+                rows: n_vars()?,
+                axis: "var",
+            },
+            "obsp" => {
+                let n = n_obs()?;
+                Expect::Matrix {
+                    rows: n,
+                    cols: n,
+                    axes: "obs x obs",
+                }
+            }
+            "varp" => {
+                let n = n_vars()?;
+                Expect::Matrix {
+                    rows: n,
+                    cols: n,
+                    axes: "var x var",
+                }
+            }
+            _ if element == self.raw_key("X") => Expect::Matrix {
+                rows: n_obs()?,
+                cols: self.axis_len(&self.raw_key("var"))?,
+                axes: "obs x raw var",
+            },
+            _ => Expect::Any,
+        })
+    }
+
     /// Shape, type and storage of `X`.
     pub fn x_info(&self) -> Result<MatrixInfo> {
         self.h5.require("X", X_EXPECTED)?;
-        self.h5.matrix_info("X")
+        self.matrix_info("X")
     }
 
-    /// Shape, type and storage of `X` (`"X"`) or a layer (`"layers/<name>"`).
+    /// Shape, type and storage of `X` (`"X"`) or a layer (`"layers/<name>"`),
+    /// checked against the obs and var names as a read would check it.
     pub fn matrix_info(&self, element: &str) -> Result<MatrixInfo> {
-        self.h5.matrix_info(element)
+        let expect = self.expect_for(element)?;
+        self.h5.matrix_info(element, expect)
     }
 
     /// `(n_obs, n_vars)`.
@@ -74,10 +145,12 @@ impl H5ad {
     }
 
     pub fn read_obs(&self) -> Result<Frame> {
+        let _op = self.h5.budget.scope();
         Ok(self.read_frame_consuming("obs")?.0)
     }
 
     pub fn read_var(&self) -> Result<Frame> {
+        let _op = self.h5.budget.scope();
         Ok(self.read_frame_consuming("var")?.0)
     }
 
@@ -89,21 +162,44 @@ impl H5ad {
         }
     }
 
-    fn read_axis_matrices(&self, key: &str) -> Result<IndexMap<String, Matrix>> {
+    fn read_axis_matrices(&self, key: &str, expect: Expect) -> Result<IndexMap<String, Matrix>> {
         if self.legacy {
-            legacy::read_matrix_record(&self.h5, key)
+            legacy::read_matrix_record(&self.h5, key, expect)
         } else {
-            self.h5.read_matrix_map(key)
+            self.h5.read_matrix_map(key, expect)
         }
     }
 
-    /// Reads everything into memory.
+    /// Reads everything into memory: the obs and var tables first, then
+    /// every matrix, each checked against their lengths before it is read.
     pub fn read(&self) -> Result<CellData> {
+        let _op = self.h5.budget.scope();
         let h5 = &self.h5;
         h5.require("X", X_EXPECTED)?;
-        let x = h5.read_matrix("X")?;
         let (obs, consumed_obs) = self.read_frame_consuming("obs")?;
         let (var, consumed_var) = self.read_frame_consuming("var")?;
+        let (n_obs, n_vars) = (obs.len(), var.len());
+        let x = h5.read_matrix("X", Expect::obs_var(n_obs, n_vars))?;
+        let layers = h5.read_matrix_map("layers", Expect::obs_var(n_obs, n_vars))?;
+        let obsm = self.read_axis_matrices(
+            "obsm",
+            Expect::Rows {
+                rows: n_obs,
+                axis: "obs",
+            },
+        )?;
+        let varm = self.read_axis_matrices(
+            "varm",
+            Expect::Rows {
+                rows: n_vars,
+                axis: "var",
+            },
+        )?;
+        let square = |n, axes| Expect::Matrix {
+            rows: n,
+            cols: n,
+            axes,
+        };
         let mut uns = h5.read_uns_map("uns")?;
         let mut obsp = IndexMap::new();
         if self.legacy {
@@ -112,224 +208,66 @@ impl H5ad {
             }
             obsp = legacy::move_neighbor_graphs(&mut uns);
         }
-        obsp.extend(h5.read_matrix_map("obsp")?);
-        let raw = self.read_raw()?;
+        obsp.extend(h5.read_matrix_map("obsp", square(n_obs, "obs x obs"))?);
+        let varp = h5.read_matrix_map("varp", square(n_vars, "var x var"))?;
+        let raw = self.read_raw(n_obs)?;
         let data = CellData {
             x,
             obs,
             var,
-            layers: h5.read_matrix_map("layers")?,
-            obsm: self.read_axis_matrices("obsm")?,
-            varm: self.read_axis_matrices("varm")?,
+            layers,
+            obsm,
+            varm,
             obsp,
-            varp: h5.read_matrix_map("varp")?,
+            varp,
             uns,
             raw,
         };
-        data.validate().map_err(|source| IoError::Data {
+        data.validate().map_err(|error| IoError::Data {
             path: h5.path.clone(),
-            source,
+            error,
         })?;
         Ok(data)
     }
 
-    fn read_raw(&self) -> Result<Option<Box<RawData>>> {
+    fn read_raw(&self, n_obs: usize) -> Result<Option<Box<RawData>>> {
         let x_key = self.raw_key("X");
         if self.h5.kind(&x_key)?.is_none() {
             return Ok(None);
         }
-        let x = self.h5.read_matrix(&x_key)?;
         let var_key = self.raw_key("var");
         let var = match self.h5.kind(&var_key)? {
             Some(_) => self.read_frame_consuming(&var_key)?.0,
             None => return Err(self.h5.missing(&var_key, "the gene table of `raw`")),
         };
-        let varm = self.read_axis_matrices(&self.raw_key("varm"))?;
+        let x = self.h5.read_matrix(
+            &x_key,
+            Expect::Matrix {
+                rows: n_obs,
+                cols: var.len(),
+                axes: "obs x raw var",
+            },
+        )?;
+        let varm = self.read_axis_matrices(
+            &self.raw_key("varm"),
+            Expect::Rows {
+                rows: var.len(),
+                axis: "raw var",
+            },
+        )?;
         Ok(Some(Box::new(RawData { x, var, varm })))
     }
 
-    /// Rows `rows` (in that order, repeats allowed) of `X` (`element = "X"`)
-    /// or of a layer (`"layers/<name>"`), reading only the storage those rows
-    /// occupy. Dense and CSR matrices read each run of consecutive rows with
-    /// one windowed read; CSC matrices are streamed in column blocks.
-    pub fn read_rows(&self, element: &str, rows: &[usize]) -> Result<Matrix> {
-        let info = self.h5.matrix_info(element)?;
-        if let Some(&bad) = rows.iter().find(|&&r| r >= info.shape.0) {
-            return Err(self.h5.invalid(
-                element,
-                format!(
-                    "row {bad} requested but the matrix has {} rows",
-                    info.shape.0
-                ),
-            ));
-        }
-        let mut unique: Vec<usize> = rows.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let runs = consecutive_runs(&unique);
-        let matrix = match info.encoding {
-            "array" => self.dense_rows(element, &info, &runs)?,
-            "csr_matrix" => self.csr_rows(element, &info, &runs)?,
-            _ => return self.csc_rows(element, &info, rows),
-        };
-        // `matrix` holds the sorted unique rows; put them in the requested order.
-        let position: Vec<usize> = rows
-            .iter()
-            .map(|r| unique.binary_search(r).unwrap_or_default())
-            .collect();
-        matrix
-            .select_rows(&position)
-            .map_err(|e| self.h5.invalid(element, e.to_string()))
-    }
-
-    /// Rows `start..start + count` of `X` or a layer (clamped to the matrix).
-    pub fn read_row_range(&self, element: &str, start: usize, count: usize) -> Result<Matrix> {
-        let n = self.h5.matrix_info(element)?.shape.0;
-        let end = start.saturating_add(count).min(n);
-        let rows: Vec<usize> = (start.min(end)..end).collect();
-        self.read_rows(element, &rows)
-    }
-
-    fn dense_rows(&self, key: &str, info: &MatrixInfo, runs: &[(usize, usize)]) -> Result<Matrix> {
-        let ds = self.h5.dataset(key)?;
-        let shape = self.h5.shape(key, &ds)?;
-        let mut data = NumVec::empty(info.dtype);
-        let mut total = 0;
-        for &(start, count) in runs {
-            let part = numeric_window(&self.h5, key, &ds, start as u64, count as u64)?;
-            data.extend_from(&part)
-                .map_err(|e| self.h5.invalid(key, e.to_string()))?;
-            total += count;
-        }
-        let mut shape = shape;
-        if let Some(first) = shape.first_mut() {
-            *first = total;
-        }
-        conceptlab_core::DenseArray::new(shape, data)
-            .map(Matrix::Dense)
-            .map_err(|e| self.h5.invalid(key, e.to_string()))
-    }
-
-    fn csr_rows(&self, key: &str, info: &MatrixInfo, runs: &[(usize, usize)]) -> Result<Matrix> {
-        let indptr_all = self.h5.read_index_array(&join(key, "indptr"), None)?;
-        if indptr_all.len() != info.shape.0 + 1 {
-            return Err(self
-                .h5
-                .invalid(key, "indptr length does not match the number of rows"));
-        }
-        let (data_key, indices_key) = (join(key, "data"), join(key, "indices"));
-        let data_ds = self.h5.dataset(&data_key)?;
-        let indices_ds = self.h5.dataset(&indices_key)?;
-        let mut data = NumVec::empty(info.dtype);
-        let mut indices = Vec::new();
-        let mut indptr = vec![0u64];
-        for &(start, count) in runs {
-            let (a, b) = (indptr_all[start], indptr_all[start + count]);
-            if b > a {
-                let part = numeric_window(&self.h5, &data_key, &data_ds, a, b - a)?;
-                data.extend_from(&part)
-                    .map_err(|e| self.h5.invalid(key, e.to_string()))?;
-                indices.extend(self.h5.read_minor_indices(
-                    &indices_key,
-                    &indices_ds,
-                    Some((a, b - a)),
-                )?);
-            }
-            let base = *indptr.last().unwrap_or(&0);
-            indptr.extend(
-                indptr_all[start + 1..=start + count]
-                    .iter()
-                    .map(|&p| base + p - a),
-            );
-        }
-        SparseMatrix::new(
-            SparseFormat::Csr,
-            (runs.iter().map(|r| r.1).sum(), info.shape.1),
-            indptr,
-            indices,
-            data,
-        )
-        .map(Matrix::Sparse)
-        .map_err(|e| self.h5.invalid(key, e.to_string()))
-    }
-
-    fn csc_rows(&self, key: &str, info: &MatrixInfo, rows: &[usize]) -> Result<Matrix> {
-        let indptr_all = self.h5.read_index_array(&join(key, "indptr"), None)?;
-        if indptr_all.len() != info.shape.1 + 1 {
-            return Err(self
-                .h5
-                .invalid(key, "indptr length does not match the number of columns"));
-        }
-        let mut new_positions: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for (new, &old) in rows.iter().enumerate() {
-            new_positions.entry(old).or_default().push(new as u32);
-        }
-        let (data_key, indices_key) = (join(key, "data"), join(key, "indices"));
-        let data_ds = self.h5.dataset(&data_key)?;
-        let indices_ds = self.h5.dataset(&indices_key)?;
-        let mut data = NumVec::empty(info.dtype);
-        let mut indices = Vec::new();
-        let mut indptr = vec![0u64];
-        let n_cols = info.shape.1;
-        let mut col = 0;
-        while col < n_cols {
-            // A block of whole columns holding at most CSC_BLOCK_VALUES values (or one column).
-            let start = indptr_all[col];
-            let mut end_col = col + 1;
-            while end_col < n_cols && indptr_all[end_col + 1] - start <= CSC_BLOCK_VALUES {
-                end_col += 1;
-            }
-            let len = indptr_all[end_col] - start;
-            let (block_rows, block_values) = if len > 0 {
-                (
-                    self.h5
-                        .read_minor_indices(&indices_key, &indices_ds, Some((start, len)))?,
-                    numeric_window(&self.h5, &data_key, &data_ds, start, len)?,
-                )
-            } else {
-                (Vec::new(), NumVec::empty(info.dtype))
-            };
-            for c in col..end_col {
-                let (a, b) = (
-                    (indptr_all[c] - start) as usize,
-                    (indptr_all[c + 1] - start) as usize,
-                );
-                let mut kept: Vec<(u32, usize)> = Vec::new();
-                for (k, &row) in block_rows.iter().enumerate().take(b).skip(a) {
-                    if let Some(news) = new_positions.get(&(row as usize)) {
-                        kept.extend(news.iter().map(|&n| (n, k)));
-                    }
-                }
-                kept.sort_unstable();
-                let take: Vec<usize> = kept.iter().map(|&(_, k)| k).collect();
-                data.extend_from(
-                    &block_values
-                        .gather(&take)
-                        .map_err(|e| self.h5.invalid(key, e.to_string()))?,
-                )
-                .map_err(|e| self.h5.invalid(key, e.to_string()))?;
-                indices.extend(kept.iter().map(|&(n, _)| n));
-                indptr.push(indices.len() as u64);
-            }
-            col = end_col;
-        }
-        SparseMatrix::new(
-            SparseFormat::Csc,
-            (rows.len(), n_cols),
-            indptr,
-            indices,
-            data,
-        )
-        .map(Matrix::Sparse)
-        .map_err(|e| self.h5.invalid(key, e.to_string()))
-    }
-
-    /// A description of the file's contents, reading `X` and the layers'
-    /// metadata only.
+    /// A description of the file's contents, reading the obs and var tables
+    /// and `uns`, and only the metadata of the matrices.
     pub fn summary(&self) -> Result<Summary> {
-        let x = self.x_info()?;
+        let _op = self.h5.budget.scope();
+        self.h5.require("X", X_EXPECTED)?;
         let (obs, consumed_obs) = self.read_frame_consuming("obs")?;
         let (var, consumed_var) = self.read_frame_consuming("var")?;
+        let x = self
+            .h5
+            .matrix_info("X", Expect::obs_var(obs.len(), var.len()))?;
         let mut uns = self.h5.read_uns_map("uns")?;
         for key in consumed_obs.iter().chain(&consumed_var) {
             uns.shift_remove(key);
@@ -344,7 +282,7 @@ impl H5ad {
         }
         obsp.extend(self.member_infos("obsp")?);
         let raw = match self.h5.kind(&self.raw_key("X"))? {
-            Some(_) => Some(self.h5.matrix_info(&self.raw_key("X"))?),
+            Some(_) => Some(self.matrix_info(&self.raw_key("X"))?),
             None => None,
         };
         Ok(Summary {
@@ -371,7 +309,7 @@ impl H5ad {
         }
         let mut out = Vec::new();
         for (name, _) in self.h5.members(key)? {
-            match self.h5.matrix_info(&join(key, &name)) {
+            match self.matrix_info(&join(key, &name)) {
                 Ok(info) => out.push((name, info)),
                 Err(IoError::Unsupported { .. }) => {}
                 Err(e) => return Err(e),
@@ -382,7 +320,7 @@ impl H5ad {
 
     fn axis_infos(&self, key: &str) -> Result<Vec<(String, MatrixInfo)>> {
         if self.legacy && self.h5.kind(key)? == Some(NodeKind::Dataset) {
-            let matrices = legacy::read_matrix_record(&self.h5, key)?;
+            let matrices = legacy::read_matrix_record(&self.h5, key, self.expect_for(key)?)?;
             return Ok(matrices
                 .iter()
                 .map(|(k, m)| (k.clone(), info_of(m)))
@@ -399,18 +337,6 @@ fn info_of(m: &Matrix) -> MatrixInfo {
         encoding: m.encoding(),
         stored: m.values().len(),
     }
-}
-
-/// Sorted unique indices grouped into `(start, count)` runs of consecutive values.
-fn consecutive_runs(sorted: &[usize]) -> Vec<(usize, usize)> {
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for &r in sorted {
-        match runs.last_mut() {
-            Some((start, count)) if *start + *count == r => *count += 1,
-            _ => runs.push((r, 1)),
-        }
-    }
-    runs
 }
 
 /// What `inspect` shows about one obs/var column.
@@ -471,18 +397,4 @@ pub struct Summary {
     pub uns: Vec<(String, String)>,
     /// Storage of `raw.X`, when the file has a `raw`.
     pub raw: Option<MatrixInfo>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::consecutive_runs;
-
-    #[test]
-    fn runs_group_consecutive_rows() {
-        assert_eq!(
-            consecutive_runs(&[0, 1, 2, 5, 7, 8]),
-            vec![(0, 3), (5, 1), (7, 2)]
-        );
-        assert_eq!(consecutive_runs(&[]), vec![]);
-    }
 }

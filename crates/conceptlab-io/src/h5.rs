@@ -3,15 +3,21 @@
 //! Every call takes the HDF5 key it works on so that failures name the file
 //! and the key; nothing here knows about anndata encodings.
 
-use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Mutex;
 
 use conceptlab_core::{DType, NumVec};
 use hdf5_pure::{
-    AttrValue, ChunkCacheConfig, DType as H5DType, Dataset, File, FileAccessProperties, Group,
+    ChunkCacheConfig, DType as H5DType, Dataset, File, FileAccessProperties, FormatError, Group,
+    VlenStringReadOptions,
 };
 
+use crate::attrs::Attrs;
+use crate::bounds::Declared;
+use crate::budget::Budget;
 use crate::error::{IoError, Result};
+use crate::superblock::{self, Extent};
 
 /// What sits at an HDF5 path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,38 +26,49 @@ pub(crate) enum NodeKind {
     Dataset,
 }
 
-/// An open HDF5 file plus the path used to name it in errors.
+/// An open HDF5 file plus the path used to name it in errors, its size, and
+/// the memory budget its reads are charged against.
 pub(crate) struct H5File {
     file: File,
     pub(crate) path: String,
+    /// Length of the file in bytes.
+    pub(crate) size: u64,
+    pub(crate) budget: Budget,
+    /// A plain handle on the same file, for the global-heap reads `hdf5-pure`
+    /// does not offer (variable-length strings inside compound records).
+    raw: Mutex<std::fs::File>,
 }
-
-pub(crate) type Attrs = HashMap<String, AttrValue>;
 
 impl H5File {
     /// Opens `path` for streaming reads: metadata and chunks are fetched on
     /// demand, so opening a 10 GB file does not read 10 GB.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let shown = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|source| IoError::Open {
+        let open_err = |error| IoError::Open {
             path: shown.clone(),
-            source,
-        })?;
+            error,
+        };
+        let meta = std::fs::metadata(path).map_err(open_err)?;
         if meta.is_dir() {
-            return Err(IoError::Open {
-                path: shown,
-                source: std::io::Error::other("is a directory"),
-            });
+            return Err(open_err(std::io::Error::other("is a directory")));
         }
         match hdf5_pure::is_hdf5(path) {
             Ok(true) => {}
             Ok(false) => return Err(IoError::NotHdf5 { path: shown }),
-            Err(source) => {
-                return Err(IoError::Open {
-                    path: shown,
-                    source,
-                });
-            }
+            Err(error) => return Err(open_err(error)),
+        }
+        let mut raw = std::fs::File::open(path).map_err(open_err)?;
+        let size = meta.len();
+        // Checked first: past a cut, hdf5-pure reports whichever object it
+        // reaches first as missing or damaged, not the truncation.
+        if let Extent::Truncated { size, eof } =
+            superblock::extent(&mut raw, size).map_err(open_err)?
+        {
+            return Err(IoError::Truncated {
+                path: shown,
+                size,
+                eof,
+            });
         }
         // Backed reads of scattered rows revisit the same compressed chunks;
         // a per-dataset cache of 32 MiB decompresses each chunk once.
@@ -65,7 +82,40 @@ impl H5File {
                 path: shown.clone(),
                 message: e.to_string(),
             })?;
-        Ok(Self { file, path: shown })
+        Ok(Self {
+            file,
+            path: shown,
+            size,
+            budget: Budget::machine(),
+            raw: Mutex::new(raw),
+        })
+    }
+
+    /// `len` bytes at absolute offset `at`, read directly from the file;
+    /// refused (without allocating) when they would run past its end.
+    pub(crate) fn bytes_at(&self, key: &str, at: u64, len: u64) -> Result<Vec<u8>> {
+        if at.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(self.corrupt(format!(
+                "`{key}` refers to {len} bytes at byte {at}, past the end of the file ({} bytes)",
+                self.size
+            )));
+        }
+        let mut buf = vec![0u8; len as usize];
+        let mut file = self
+            .raw
+            .lock()
+            .map_err(|_| self.read_err(key, "an earlier read of this file failed"))?;
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.read_exact(&mut buf))
+            .map_err(|e| self.read_err(key, e))?;
+        Ok(buf)
+    }
+
+    /// Sizes of file addresses and lengths, and the base address they are
+    /// relative to, from the superblock.
+    pub(crate) fn address_format(&self) -> (u8, u8, u64) {
+        let sb = self.file.superblock();
+        (sb.offset_size, sb.length_size, sb.base_address.get())
     }
 
     pub(crate) fn read_err(&self, key: &str, e: impl std::fmt::Display) -> IoError {
@@ -162,17 +212,38 @@ impl H5File {
                 .into_iter()
                 .map(|d| (d, NodeKind::Dataset)),
         );
+        // A link name HDF5 cannot resolve back to this member: `a//b` and
+        // `a/./b` both name `a/b`, so such a member would be the group itself.
+        if let Some((bad, _)) = out
+            .iter()
+            .find(|(n, _)| n.is_empty() || n == "." || n.contains('/'))
+        {
+            return Err(self.invalid(
+                key,
+                format!("group has a member with the impossible name {bad:?}"),
+            ));
+        }
         out.sort();
         Ok(out)
     }
 
-    /// Attributes of the group or dataset at `key`.
+    /// Attributes of the group or dataset at `key`, with the names of those
+    /// whose type `hdf5-pure` cannot decode: it leaves them out of its map,
+    /// and a damaged `column-order` would otherwise read as an absent one.
     pub(crate) fn attrs(&self, key: &str, kind: NodeKind) -> Result<Attrs> {
-        match kind {
-            NodeKind::Group => self.group(key)?.attrs(),
-            NodeKind::Dataset => self.dataset(key)?.attrs(),
-        }
-        .map_err(|e| self.read_err(key, e))
+        let (values, types) = match kind {
+            NodeKind::Group => {
+                let g = self.group(key)?;
+                (g.attrs(), g.attr_datatypes())
+            }
+            NodeKind::Dataset => {
+                let d = self.dataset(key)?;
+                (d.attrs(), d.attr_datatypes())
+            }
+        };
+        let values = values.map_err(|e| self.read_err(key, e))?;
+        let types = types.map_err(|e| self.read_err(key, e))?;
+        Ok(Attrs::new(values, types.into_keys()))
     }
 
     pub(crate) fn shape(&self, key: &str, ds: &Dataset) -> Result<Vec<usize>> {
@@ -203,7 +274,7 @@ impl H5File {
     }
 
     /// Reads rows `start..start+count` (first axis) of a numeric dataset, or
-    /// all of it when `window` is `None`.
+    /// all of it when `window` is `None`, after charging the memory it takes.
     pub(crate) fn read_numeric_window(
         &self,
         key: &str,
@@ -211,6 +282,17 @@ impl H5File {
         dtype: DType,
         window: Option<(u64, u64)>,
     ) -> Result<NumVec> {
+        let declared = self.declared(key, ds)?;
+        let elements = match window {
+            None => declared.elements,
+            Some((_, count)) => count.saturating_mul(declared.row_len()),
+        };
+        // Booleans are read as bytes and then converted: both live at once.
+        let per_element = match dtype {
+            DType::Bool => 2,
+            other => other.size_of() as u64,
+        };
+        self.charge(key, &declared, elements, per_element, dtype.name())?;
         macro_rules! read {
             ($whole:ident, $rows:ident) => {
                 match window {
@@ -240,16 +322,71 @@ impl H5File {
         })
     }
 
-    /// Reads a string dataset (fixed- or variable-length).
+    /// Reads a string dataset (fixed- or variable-length), charging the
+    /// stored bytes, one `String` per element and the text itself.
     pub(crate) fn read_strings(&self, key: &str, ds: &Dataset) -> Result<Vec<String>> {
-        let values = ds.read_string().map_err(|e| self.read_err(key, e))?;
+        let declared = self.declared(key, ds)?;
+        let mut values = if self.h5_dtype(key, ds)? == H5DType::VariableLengthString {
+            self.read_vlen_strings(key, ds, &declared)?
+        } else {
+            // Raw bytes, then a `String` per element of at most the same length.
+            let per_element = 2 * declared.element_size + STRING_BYTES;
+            self.charge(key, &declared, declared.elements, per_element, "strings")?;
+            ds.read_string().map_err(|e| self.read_err(key, e))?
+        };
         // Fixed-length strings written by numpy are NUL-padded.
-        Ok(values
-            .into_iter()
-            .map(|s| s.trim_end_matches('\0').to_owned())
-            .collect())
+        for s in &mut values {
+            let kept = s.trim_end_matches('\0').len();
+            s.truncate(kept);
+        }
+        Ok(values)
+    }
+
+    /// The text of variable-length strings lives in the global heap, where
+    /// several elements may name the same object, so the file's size does not
+    /// bound it: its total is held to what the budget has left, which
+    /// `hdf5-pure` checks before reading any of it.
+    fn read_vlen_strings(
+        &self,
+        key: &str,
+        ds: &Dataset,
+        declared: &Declared,
+    ) -> Result<Vec<String>> {
+        let per_element = declared.element_size + STRING_BYTES;
+        self.charge(key, declared, declared.elements, per_element, "strings")?;
+        let payload = usize::try_from(self.budget.remaining()).unwrap_or(usize::MAX);
+        let options = VlenStringReadOptions::new().with_max_payload_bytes(payload);
+        // Reserved once at the declared (and charged) count: growing by
+        // doubling would hold up to twice that.
+        let count = usize::try_from(declared.elements).unwrap_or(usize::MAX);
+        let mut values: Vec<String> = Vec::new();
+        values
+            .try_reserve_exact(count)
+            .map_err(|e| self.too_large(key, format!("{count} strings: {e}")))?;
+        ds.visit_vlen_strings(options, |s| values.push(s.to_owned()))
+            .map_err(|e| match e {
+                hdf5_pure::Error::Format(FormatError::VariableLengthByteLimitExceeded {
+                    required,
+                    ..
+                }) => self.too_large(
+                    key,
+                    format!(
+                        "its {} strings hold {} of text, more than {}",
+                        declared.elements,
+                        crate::budget::bytes(required),
+                        self.budget.describe()
+                    ),
+                ),
+                other => self.read_err(key, other),
+            })?;
+        let text: u64 = values.iter().map(|s| s.len() as u64).sum();
+        self.charge_bytes(key, text, || format!("{} strings", declared.elements))?;
+        Ok(values)
     }
 }
+
+/// Bytes of one `String` besides its text.
+const STRING_BYTES: u64 = std::mem::size_of::<String>() as u64;
 
 fn parent_or_root(parent: &str) -> &str {
     if parent.is_empty() { "/" } else { parent }
@@ -280,43 +417,4 @@ pub(crate) fn is_bool_enum(names: &[String]) -> bool {
 
 pub(crate) fn is_string_dtype(dtype: &H5DType) -> bool {
     matches!(dtype, H5DType::String | H5DType::VariableLengthString)
-}
-
-/// A string-valued attribute, whichever string encoding it uses.
-pub(crate) fn attr_string(attrs: &Attrs, name: &str) -> Option<String> {
-    match attrs.get(name)? {
-        AttrValue::VarLenString(s) | AttrValue::String(s) | AttrValue::AsciiString(s) => {
-            Some(s.clone())
-        }
-        other => other.as_str().map(str::to_owned),
-    }
-}
-
-/// A list-of-strings attribute. An empty list is often written as an empty
-/// float array by h5py, which reads here as an empty list too.
-pub(crate) fn attr_strings(attrs: &Attrs, name: &str) -> Option<Vec<String>> {
-    let value = attrs.get(name)?;
-    if let Some(s) = value.as_strings() {
-        return Some(s.to_vec());
-    }
-    match value {
-        AttrValue::VarLenStringArray(v) => Some(v.clone()),
-        AttrValue::F64Array(v) if v.is_empty() => Some(Vec::new()),
-        AttrValue::F32Array(v) if v.is_empty() => Some(Vec::new()),
-        other => other.as_str().map(|s| vec![s.to_owned()]),
-    }
-}
-
-pub(crate) fn attr_integers(attrs: &Attrs, name: &str) -> Option<Vec<i64>> {
-    let value = attrs.get(name)?;
-    value.to_i64s().or_else(|| value.as_i64().map(|v| vec![v]))
-}
-
-pub(crate) fn attr_bool(attrs: &Attrs, name: &str) -> Option<bool> {
-    attrs.get(name)?.as_i64().map(|v| v != 0)
-}
-
-/// The anndata `encoding-type` of an element, if it declares one.
-pub(crate) fn encoding(attrs: &Attrs) -> Option<String> {
-    attr_string(attrs, "encoding-type")
 }

@@ -10,10 +10,25 @@ use crate::compound::{Field, read_compound};
 
 use crate::error::Result;
 use crate::h5::{H5File, NodeKind};
+use crate::read::Expect;
 
 /// Whether the file uses the pre-0.7 layout (a compound `obs` dataset).
 pub(crate) fn is_legacy(h5: &H5File) -> Result<bool> {
     Ok(h5.kind("obs")? == Some(NodeKind::Dataset))
+}
+
+/// Number of records of the compound data frame (or `obsm`) at `key`, from
+/// metadata.
+pub(crate) fn frame_len(h5: &H5File, key: &str) -> Result<usize> {
+    h5.require(key, "a legacy (compound) data frame")?;
+    let ds = h5.dataset(key)?;
+    match h5.shape(key, &ds)?.as_slice() {
+        [n] => Ok(*n),
+        other => Err(h5.invalid(
+            key,
+            format!("expected a one-dimensional record array, found shape {other:?}"),
+        )),
+    }
 }
 
 /// Reads a legacy compound data frame. Integer columns whose categories are
@@ -42,6 +57,7 @@ pub(crate) fn read_frame(h5: &H5File, key: &str) -> Result<(Frame, Vec<String>)>
                     } else {
                         Values::Numbers(h5.read_numeric(&cats_key, &ds)?)
                     };
+                    crate::frame::check_unique(h5, &cats_key, &categories)?;
                     consumed.push(format!("{name}_categories"));
                     let codes = values.to_f64().into_iter().map(|c| c as i32).collect();
                     Column::Categorical(
@@ -72,22 +88,37 @@ pub(crate) fn read_frame(h5: &H5File, key: &str) -> Result<(Frame, Vec<String>)>
     ))
 }
 
-/// Reads a legacy compound `obsm`/`varm`: every field is one matrix.
-pub(crate) fn read_matrix_record(h5: &H5File, key: &str) -> Result<IndexMap<String, Matrix>> {
+/// Reads a legacy compound `obsm`/`varm`: every field is one matrix, with
+/// one row per record (checked against `expect` before reading).
+pub(crate) fn read_matrix_record(
+    h5: &H5File,
+    key: &str,
+    expect: Expect,
+) -> Result<IndexMap<String, Matrix>> {
     let mut out = IndexMap::new();
     if h5.kind(key)? != Some(NodeKind::Dataset) {
-        return h5.read_matrix_map(key);
+        return h5.read_matrix_map(key, expect);
+    }
+    let rows = frame_len(h5, key)?;
+    if let Expect::Rows { rows: n, axis } = expect
+        && rows != n
+    {
+        return Err(h5.invalid(
+            key,
+            format!("has {rows} records, expected {n} (one per {axis} name)"),
+        ));
     }
     for (name, field) in read_compound(h5, key)? {
         let (width, values) = match field {
             Field::Rows { width, values } => (width, values),
             Field::Numbers(values) => (1, values),
             Field::Strings(_) => {
-                tracing::warn!(file = %h5.path, key = %format!("{key}[{name}]"), "skipping string field");
-                continue;
+                return Err(h5.invalid(
+                    &format!("{key}[{name}]"),
+                    "a text field cannot be an embedding matrix",
+                ));
             }
         };
-        let rows = values.len() / width.max(1);
         let dense = DenseArray::new(vec![rows, width], values)
             .map_err(|e| h5.invalid(&format!("{key}[{name}]"), e.to_string()))?;
         out.insert(name, Matrix::Dense(dense));

@@ -9,6 +9,12 @@
 //!   write), with gzip or no compression, atomically (temporary file + rename).
 //! * Files in the pre-0.7 layout (compound `obs`/`var`, `uns/<col>_categories`,
 //!   `h5sparse_format` matrices) are read too.
+//! * Hostile input is refused from metadata, before anything of the declared
+//!   size is allocated: every matrix's shape against the obs/var indices,
+//!   sparse structure, storage against the file's size, and the total a read
+//!   takes against a memory budget ([`H5ad::with_memory_limit`]; by default
+//!   the memory the machine has available). The writer refuses what anndata
+//!   could not read back.
 //!
 //! This crate is a leaf of the workspace: models and metrics never depend on it.
 #![cfg_attr(
@@ -18,12 +24,20 @@
 
 #[cfg(feature = "anndata-rs")]
 pub mod anndata_rs;
+mod attrs;
+mod backed;
+mod bounds;
+mod budget;
 mod compound;
 mod error;
 mod file;
+mod frame;
 mod h5;
+mod heap;
 mod legacy;
 mod read;
+mod superblock;
+mod writable;
 mod write;
 
 pub use error::{IoError, Result};

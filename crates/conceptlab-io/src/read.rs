@@ -1,18 +1,23 @@
-//! Reading anndata elements (encoding >= 0.8) into `conceptlab-core` types.
+//! Reading anndata matrices and `uns` elements (encoding >= 0.8) into
+//! `conceptlab-core` types. Every matrix's shape and sparse structure are
+//! checked from metadata against what the obs/var indices require before any
+//! of its values are read.
 
-use conceptlab_core::{
-    Categorical, Column, DType, DenseArray, Frame, Matrix, NumVec, SparseFormat, SparseMatrix,
-    UnsValue, Values,
-};
+use conceptlab_core::{DType, DenseArray, Matrix, NumVec, SparseFormat, SparseMatrix, UnsValue};
 use hdf5_pure::Dataset;
 use indexmap::IndexMap;
 
+use crate::attrs::Attrs;
+use crate::bounds::dims;
 use crate::error::{IoError, Result};
-use crate::h5::{self, Attrs, H5File, NodeKind};
+use crate::h5::{self, H5File, NodeKind};
 
 pub(crate) const MATRIX_ENCODINGS: &str = "array, csr_matrix, csc_matrix";
-pub(crate) const COLUMN_ENCODINGS: &str = "array, string-array, categorical, nullable-integer, \
-     nullable-boolean, nullable-string-array";
+
+/// Deepest nesting of groups read (`uns/a/b/...`). HDF5 links can make a
+/// group its own descendant, which would otherwise recurse until the stack
+/// overflows; no anndata file nests anywhere near this deep.
+const MAX_DEPTH: usize = 32;
 
 /// Joins an HDF5 group key and a member name.
 pub(crate) fn join(parent: &str, name: &str) -> String {
@@ -34,16 +39,71 @@ pub struct MatrixInfo {
     pub stored: usize,
 }
 
+/// The shape an element must have, known from the obs/var indices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// X, layers, raw/X, obsp, varp: two-dimensional, exactly `rows x cols`.
+    /// `axes` names where the numbers come from (`obs x var`).
+    Matrix {
+        rows: usize,
+        cols: usize,
+        axes: &'static str,
+    },
+    /// obsm, varm: `rows` along the first axis, any number of further axes.
+    Rows { rows: usize, axis: &'static str },
+    /// uns: any shape.
+    Any,
+}
+
+impl Expect {
+    fn describe(self) -> String {
+        match self {
+            Expect::Matrix { rows, cols, axes } => {
+                format!("a two-dimensional {rows} x {cols} matrix ({axes})")
+            }
+            Expect::Rows { rows, axis } => format!("{rows} rows (one per {axis} name)"),
+            Expect::Any => "an array".to_owned(),
+        }
+    }
+
+    /// Whether a dense array of `shape` (or a sparse matrix of it) fits.
+    fn accepts(self, shape: &[u64]) -> bool {
+        match self {
+            Expect::Matrix { rows, cols, .. } => shape == [rows as u64, cols as u64],
+            Expect::Rows { rows, .. } => shape.first() == Some(&(rows as u64)),
+            Expect::Any => true,
+        }
+    }
+}
+
 impl H5File {
     /// The kind at `key`, or a `Missing` error describing what was expected.
     pub(crate) fn require(&self, key: &str, expected: &str) -> Result<NodeKind> {
         self.kind(key)?.ok_or_else(|| self.missing(key, expected))
     }
 
+    fn check_shape(&self, key: &str, shape: &[u64], expect: Expect) -> Result<()> {
+        if expect.accepts(shape) {
+            return Ok(());
+        }
+        let found = if shape.len() == 2 || shape.is_empty() {
+            dims(shape)
+        } else {
+            format!("a {}-dimensional {} array", shape.len(), dims(shape))
+        };
+        Err(self.invalid(
+            key,
+            format!("expected {}, found {found}", expect.describe()),
+        ))
+    }
+
     /// Sparse format declared by a group: anndata's `encoding-type`, or the
     /// legacy `h5sparse_format` attribute of files written before anndata 0.7.
     pub(crate) fn sparse_format(&self, key: &str, attrs: &Attrs) -> Result<Option<SparseFormat>> {
-        let declared = h5::encoding(attrs).or_else(|| h5::attr_string(attrs, "h5sparse_format"));
+        let declared = match self.encoding(key, attrs)? {
+            Some(enc) => Some(enc),
+            None => self.attr_string(key, attrs, "h5sparse_format")?,
+        };
         match declared.as_deref() {
             Some("csr_matrix") | Some("csr") => Ok(Some(SparseFormat::Csr)),
             Some("csc_matrix") | Some("csc") => Ok(Some(SparseFormat::Csc)),
@@ -53,9 +113,12 @@ impl H5File {
     }
 
     fn sparse_shape(&self, key: &str, attrs: &Attrs) -> Result<(usize, usize)> {
-        let shape = h5::attr_integers(attrs, "shape")
-            .or_else(|| h5::attr_integers(attrs, "h5sparse_shape"))
-            .ok_or_else(|| self.invalid(key, "sparse matrix group has no `shape` attribute"))?;
+        let shape = match self.attr_integers(key, attrs, "shape")? {
+            Some(shape) => shape,
+            None => self
+                .attr_integers(key, attrs, "h5sparse_shape")?
+                .ok_or_else(|| self.invalid(key, "sparse matrix group has no `shape` attribute"))?,
+        };
         match shape.as_slice() {
             [r, c] if *r >= 0 && *c >= 0 => Ok((*r as usize, *c as usize)),
             other => Err(self.invalid(
@@ -65,25 +128,96 @@ impl H5File {
         }
     }
 
-    /// Shape, type and storage of the matrix at `key` without reading its values.
-    pub(crate) fn matrix_info(&self, key: &str) -> Result<MatrixInfo> {
+    /// The shape and the number of stored values of the sparse group at `key`,
+    /// checked from metadata: the shape against `expect`, `indptr` one entry
+    /// longer than the compressed axis, `indices` as long as `data`, and no
+    /// more stored values than the matrix has entries.
+    fn sparse_layout(
+        &self,
+        key: &str,
+        format: SparseFormat,
+        attrs: &Attrs,
+        expect: Expect,
+    ) -> Result<((usize, usize), usize)> {
+        let shape = self.sparse_shape(key, attrs)?;
+        self.check_shape(key, &[shape.0 as u64, shape.1 as u64], expect)?;
+        let one_dim = |name: &str| -> Result<u64> {
+            let k = join(key, name);
+            let ds = self.dataset(&k)?;
+            match self.declared(&k, &ds)?.shape.as_slice() {
+                [n] => Ok(*n),
+                other => Err(self.invalid(
+                    &k,
+                    format!("expected a one-dimensional array, found {}", dims(other)),
+                )),
+            }
+        };
+        let (nnz, n_indices, n_indptr) =
+            (one_dim("data")?, one_dim("indices")?, one_dim("indptr")?);
+        let major = match format {
+            SparseFormat::Csr => shape.0,
+            SparseFormat::Csc => shape.1,
+        } as u64;
+        let axis = match format {
+            SparseFormat::Csr => "row",
+            SparseFormat::Csc => "column",
+        };
+        if n_indptr != major + 1 {
+            return Err(self.invalid(
+                &join(key, "indptr"),
+                format!(
+                    "has {n_indptr} entries, but a {} x {} {} needs {} (one per {} plus one)",
+                    shape.0,
+                    shape.1,
+                    format.encoding(),
+                    major + 1,
+                    axis
+                ),
+            ));
+        }
+        if n_indices != nnz {
+            return Err(self.invalid(
+                key,
+                format!("`indices` has {n_indices} entries but `data` has {nnz}"),
+            ));
+        }
+        let entries = (shape.0 as u128) * (shape.1 as u128);
+        if u128::from(nnz) > entries {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "stores {nnz} values, more than the {entries} entries of a {} x {} matrix",
+                    shape.0, shape.1
+                ),
+            ));
+        }
+        let nnz = usize::try_from(nnz)
+            .map_err(|_| self.too_large(key, format!("stores {nnz} values")))?;
+        Ok((shape, nnz))
+    }
+
+    /// Shape, type and storage of the matrix at `key` without reading its
+    /// values, checked against `expect` as a read would check it.
+    pub(crate) fn matrix_info(&self, key: &str, expect: Expect) -> Result<MatrixInfo> {
         let expected = "a dense array or a csr_matrix/csc_matrix group";
         match self.require(key, expected)? {
             NodeKind::Dataset => {
                 let ds = self.dataset(key)?;
-                let shape = self.shape(key, &ds)?;
+                let declared = self.declared(key, &ds)?;
+                self.check_shape(key, &declared.shape, expect)?;
                 let dtype = self
                     .numeric_dtype(key, &ds)?
                     .ok_or_else(|| self.invalid(key, "expected a numeric matrix"))?;
+                let shape: Vec<usize> = declared.shape.iter().map(|&d| d as usize).collect();
                 let m = Matrix::Dense(DenseArray {
-                    shape: shape.clone(),
+                    shape,
                     data: NumVec::empty(dtype),
                 });
                 Ok(MatrixInfo {
                     shape: m.shape(),
                     dtype,
                     encoding: "array",
-                    stored: shape.iter().product(),
+                    stored: usize::try_from(declared.elements).unwrap_or(usize::MAX),
                 })
             }
             NodeKind::Group => {
@@ -95,32 +229,34 @@ impl H5File {
                         MATRIX_ENCODINGS,
                     )
                 })?;
+                let (shape, stored) = self.sparse_layout(key, format, &attrs, expect)?;
                 let data_key = join(key, "data");
-                let data = self.dataset(&data_key)?;
                 let dtype = self
-                    .numeric_dtype(&data_key, &data)?
+                    .numeric_dtype(&data_key, &self.dataset(&data_key)?)?
                     .ok_or_else(|| self.invalid(&data_key, "expected numeric values"))?;
                 Ok(MatrixInfo {
-                    shape: self.sparse_shape(key, &attrs)?,
+                    shape,
                     dtype,
                     encoding: format.encoding(),
-                    stored: self.shape(&data_key, &data)?.iter().product(),
+                    stored,
                 })
             }
         }
     }
 
-    /// Reads a dense array or a sparse matrix group.
-    pub(crate) fn read_matrix(&self, key: &str) -> Result<Matrix> {
+    /// Reads a dense array or a sparse matrix group of the expected shape.
+    pub(crate) fn read_matrix(&self, key: &str, expect: Expect) -> Result<Matrix> {
         match self.require(key, "a dense array or a csr_matrix/csc_matrix group")? {
-            NodeKind::Dataset => Ok(Matrix::Dense(self.read_dense(key)?)),
+            NodeKind::Dataset => Ok(Matrix::Dense(self.read_dense(key, expect)?)),
             NodeKind::Group => {
                 let attrs = self.attrs(key, NodeKind::Group)?;
                 match self.sparse_format(key, &attrs)? {
-                    Some(format) => Ok(Matrix::Sparse(self.read_sparse(key, format, &attrs)?)),
+                    Some(format) => Ok(Matrix::Sparse(
+                        self.read_sparse(key, format, &attrs, expect)?,
+                    )),
                     None => Err(self.unsupported(
                         key,
-                        &h5::encoding(&attrs).unwrap_or_else(|| "dict".into()),
+                        &self.encoding(key, &attrs)?.unwrap_or_else(|| "dict".into()),
                         MATRIX_ENCODINGS,
                     )),
                 }
@@ -128,15 +264,26 @@ impl H5File {
         }
     }
 
-    pub(crate) fn read_dense(&self, key: &str) -> Result<DenseArray> {
+    pub(crate) fn read_dense(&self, key: &str, expect: Expect) -> Result<DenseArray> {
         let ds = self.dataset(key)?;
         let shape = self.shape(key, &ds)?;
+        self.check_shape(
+            key,
+            &shape.iter().map(|&d| d as u64).collect::<Vec<_>>(),
+            expect,
+        )?;
         let data = self.read_numeric(key, &ds)?;
         DenseArray::new(shape, data).map_err(|e| self.invalid(key, e.to_string()))
     }
 
-    fn read_sparse(&self, key: &str, format: SparseFormat, attrs: &Attrs) -> Result<SparseMatrix> {
-        let shape = self.sparse_shape(key, attrs)?;
+    fn read_sparse(
+        &self,
+        key: &str,
+        format: SparseFormat,
+        attrs: &Attrs,
+        expect: Expect,
+    ) -> Result<SparseMatrix> {
+        let (shape, _) = self.sparse_layout(key, format, attrs, expect)?;
         let data_key = join(key, "data");
         let data = self.read_numeric(&data_key, &self.dataset(&data_key)?)?;
         let indices_key = join(key, "indices");
@@ -183,6 +330,19 @@ impl H5File {
             .numeric_dtype(key, ds)?
             .filter(|d| d.is_integer())
             .ok_or_else(|| self.invalid(key, "expected an integer array"))?;
+        // The converted copy sits beside the values read.
+        let declared = self.declared(key, ds)?;
+        let elements = match window {
+            None => declared.elements,
+            Some((_, count)) => count,
+        };
+        self.charge(
+            key,
+            &declared,
+            elements,
+            std::mem::size_of::<T>() as u64,
+            "indices",
+        )?;
         let values = self.read_numeric_window(key, ds, dtype, window)?;
         let out_of_range = || self.invalid(key, "sparse index is negative or too large");
         macro_rules! convert {
@@ -205,134 +365,15 @@ impl H5File {
         }
     }
 
-    /// Reads an anndata `dataframe` group.
-    pub(crate) fn read_frame(&self, key: &str) -> Result<Frame> {
-        let kind = self.require(key, "a dataframe group")?;
-        if kind == NodeKind::Dataset {
-            return Err(self.invalid(key, "expected a dataframe group, found a dataset"));
-        }
-        let attrs = self.attrs(key, kind)?;
-        match h5::encoding(&attrs).as_deref() {
-            Some("dataframe") => {}
-            Some(other) => return Err(self.unsupported(key, other, "dataframe")),
-            None => {
-                return Err(self.invalid(
-                    key,
-                    "group has no `encoding-type` attribute (expected `dataframe`)",
-                ));
-            }
-        }
-        let index_name =
-            h5::attr_string(&attrs, "_index").unwrap_or_else(|| Frame::DEFAULT_INDEX_NAME.into());
-        let index_key = join(key, &index_name);
-        let index = match self.read_column(&index_key)? {
-            Column::Strings(s) => s,
-            Column::Numeric(n) => (0..n.len())
-                .filter_map(|i| n.get_f64(i))
-                .map(|v| v.to_string())
-                .collect(),
-            Column::Categorical(c) => (0..c.codes.len())
-                .map(|i| c.label(i).unwrap_or_default())
-                .collect(),
-            Column::Nullable { .. } => {
-                return Err(self.invalid(&index_key, "an index may not hold missing values"));
-            }
-        };
-        let order = h5::attr_strings(&attrs, "column-order").unwrap_or_default();
-        let mut frame = Frame {
-            index_name,
-            index,
-            columns: IndexMap::with_capacity(order.len()),
-        };
-        for name in order {
-            let col_key = join(key, &name);
-            let column = self.read_column(&col_key)?;
-            if column.len() != frame.len() {
-                return Err(self.invalid(
-                    &col_key,
-                    format!(
-                        "column has {} values but the index has {}",
-                        column.len(),
-                        frame.len()
-                    ),
-                ));
-            }
-            frame.columns.insert(name, column);
-        }
-        Ok(frame)
-    }
-
-    /// Reads one data-frame column (or a categorical / nullable array elsewhere).
-    pub(crate) fn read_column(&self, key: &str) -> Result<Column> {
-        let kind = self.require(key, "a column")?;
-        let attrs = self.attrs(key, kind)?;
-        let enc = h5::encoding(&attrs);
-        match kind {
-            NodeKind::Dataset => match enc.as_deref() {
-                None | Some("array") | Some("string-array") => {
-                    let ds = self.dataset(key)?;
-                    let dtype = self.h5_dtype(key, &ds)?;
-                    if h5::is_string_dtype(&dtype) {
-                        Ok(Column::Strings(self.read_strings(key, &ds)?))
-                    } else if h5::numeric_dtype(&dtype).is_some() {
-                        Ok(Column::Numeric(self.read_numeric(key, &ds)?))
-                    } else {
-                        Err(self.unsupported(key, &format!("array of {dtype}"), COLUMN_ENCODINGS))
-                    }
-                }
-                Some(other) => Err(self.unsupported(key, other, COLUMN_ENCODINGS)),
-            },
-            NodeKind::Group => match enc.as_deref() {
-                Some("categorical") => {
-                    let codes_key = join(key, "codes");
-                    let codes = self.read_numeric(&codes_key, &self.dataset(&codes_key)?)?;
-                    if !codes.dtype().is_integer() {
-                        return Err(self.invalid(&codes_key, "categorical codes must be integers"));
-                    }
-                    let codes = codes.to_f64().into_iter().map(|c| c as i32).collect();
-                    let categories = self.read_values(&join(key, "categories"))?;
-                    let ordered = h5::attr_bool(&attrs, "ordered").unwrap_or(false);
-                    Categorical::new(codes, categories, ordered)
-                        .map(Column::Categorical)
-                        .map_err(|e| self.invalid(key, e.to_string()))
-                }
-                Some("nullable-integer")
-                | Some("nullable-boolean")
-                | Some("nullable-string-array") => {
-                    let values = self.read_values(&join(key, "values"))?;
-                    let mask_key = join(key, "mask");
-                    let mask = match self.kind(&mask_key)? {
-                        Some(_) => match self.read_numeric(&mask_key, &self.dataset(&mask_key)?)? {
-                            NumVec::Bool(m) => m,
-                            other => other.to_f64().into_iter().map(|v| v != 0.0).collect(),
-                        },
-                        None => vec![false; values.len()],
-                    };
-                    if mask.len() != values.len() {
-                        return Err(self.invalid(key, "`mask` and `values` differ in length"));
-                    }
-                    Ok(Column::Nullable { values, mask })
-                }
-                Some(other) => Err(self.unsupported(key, other, COLUMN_ENCODINGS)),
-                None => Err(self.unsupported(key, "group without encoding-type", COLUMN_ENCODINGS)),
-            },
-        }
-    }
-
-    /// Reads a one-dimensional dataset of strings or numbers.
-    fn read_values(&self, key: &str) -> Result<Values> {
-        let ds = self.dataset(key)?;
-        if h5::is_string_dtype(&self.h5_dtype(key, &ds)?) {
-            Ok(Values::Strings(self.read_strings(key, &ds)?))
-        } else {
-            Ok(Values::Numbers(self.read_numeric(key, &ds)?))
-        }
-    }
-
-    /// Reads every member of the group at `key` as matrices (layers, obsm, ...).
-    /// Members of another kind (data frames in `obsm`, say) are skipped with a warning.
-    pub(crate) fn read_matrix_map(&self, key: &str) -> Result<IndexMap<String, Matrix>> {
-        self.read_members(key, Self::read_matrix)
+    /// Reads every member of the group at `key` as matrices of the expected
+    /// shape (layers, obsm, ...). Members of another kind (data frames in
+    /// `obsm`, say) are skipped with a warning.
+    pub(crate) fn read_matrix_map(
+        &self,
+        key: &str,
+        expect: Expect,
+    ) -> Result<IndexMap<String, Matrix>> {
+        self.read_members(key, |h5, member| h5.read_matrix(member, expect))
     }
 
     /// Reads the group at `key` as an `uns` mapping. Elements of an encoding
@@ -350,6 +391,12 @@ impl H5File {
         read: impl Fn(&Self, &str) -> Result<T>,
     ) -> Result<IndexMap<String, T>> {
         let mut out = IndexMap::new();
+        if key.split('/').count() > MAX_DEPTH {
+            return Err(self.invalid(
+                key,
+                format!("groups nested more than {MAX_DEPTH} deep (a group linked into itself?)"),
+            ));
+        }
         if self.kind(key)? != Some(NodeKind::Group) {
             return Ok(out);
         }
@@ -371,12 +418,12 @@ impl H5File {
     pub(crate) fn read_uns_value(&self, key: &str) -> Result<UnsValue> {
         let kind = self.require(key, "an uns element")?;
         let attrs = self.attrs(key, kind)?;
-        let enc = h5::encoding(&attrs);
+        let enc = self.encoding(key, &attrs)?;
         const UNS_ENCODINGS: &str = "dict, string, string-array, numeric-scalar, array, rec-array, \
              csr_matrix, csc_matrix, dataframe, categorical, nullable-*";
         match kind {
             NodeKind::Group => match enc.as_deref() {
-                None if h5::attr_string(&attrs, "h5sparse_format").is_some() => {
+                None if attrs.contains("h5sparse_format") => {
                     Ok(UnsValue::Sparse(self.read_sparse_group(key, &attrs)?))
                 }
                 None | Some("dict") => Ok(UnsValue::Mapping(self.read_uns_map(key)?)),
@@ -409,14 +456,22 @@ impl H5File {
                 if h5::is_string_dtype(&dtype) {
                     let values = self.read_strings(key, &ds)?;
                     if shape.is_empty() || enc.as_deref() == Some("string") {
-                        Ok(UnsValue::String(
-                            values.into_iter().next().unwrap_or_default(),
-                        ))
+                        // A scalar string: exactly one value, or the file is damaged.
+                        match <[String; 1]>::try_from(values) {
+                            Ok([s]) => Ok(UnsValue::String(s)),
+                            Err(values) => Err(self.invalid(
+                                key,
+                                format!(
+                                    "a `string` element must hold one string, found {}",
+                                    values.len()
+                                ),
+                            )),
+                        }
                     } else {
                         Ok(UnsValue::StringArray { shape, values })
                     }
                 } else if h5::numeric_dtype(&dtype).is_some() {
-                    Ok(UnsValue::Array(self.read_dense(key)?))
+                    Ok(UnsValue::Array(self.read_dense(key, Expect::Any)?))
                 } else {
                     Err(self.unsupported(key, &format!("dataset of type {dtype}"), UNS_ENCODINGS))
                 }
@@ -426,7 +481,7 @@ impl H5File {
 
     fn read_sparse_group(&self, key: &str, attrs: &Attrs) -> Result<SparseMatrix> {
         match self.sparse_format(key, attrs)? {
-            Some(format) => self.read_sparse(key, format, attrs),
+            Some(format) => self.read_sparse(key, format, attrs, Expect::Any),
             None => Err(self.invalid(key, "expected a sparse matrix group")),
         }
     }

@@ -51,10 +51,11 @@ const CHUNK_ELEMENTS: usize = 1 << 16;
 pub fn write_h5ad(data: &CellData, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
     let path = path.as_ref();
     let shown = path.display().to_string();
-    data.validate().map_err(|source| IoError::Data {
+    data.validate().map_err(|error| IoError::Data {
         path: shown.clone(),
-        source,
+        error,
     })?;
+    crate::writable::check(data, &shown)?;
     let write_err = |reason: String| IoError::Write {
         path: shown.clone(),
         reason,
