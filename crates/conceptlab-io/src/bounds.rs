@@ -177,6 +177,9 @@ impl H5File {
 
     /// Every allocated chunk must lie inside the file.
     fn check_chunks(&self, key: &str, ds: &Dataset) -> Result<()> {
+        if self.chunks_checked.lock().is_ok_and(|c| c.contains(key)) {
+            return Ok(());
+        }
         let chunks = ds.chunks().map_err(|e| self.read_err(key, e))?;
         for chunk in chunks {
             if chunk
@@ -191,6 +194,9 @@ impl H5File {
                     self.size
                 )));
             }
+        }
+        if let Ok(mut checked) = self.chunks_checked.lock() {
+            checked.insert(key.to_owned());
         }
         Ok(())
     }

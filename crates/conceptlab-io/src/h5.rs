@@ -3,6 +3,7 @@
 //! Every call takes the HDF5 key it works on so that failures name the file
 //! and the key; nothing here knows about anndata encodings.
 
+use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Mutex;
@@ -37,6 +38,10 @@ pub(crate) struct H5File {
     /// A plain handle on the same file, for the global-heap reads `hdf5-pure`
     /// does not offer (variable-length strings inside compound records).
     raw: Mutex<std::fs::File>,
+    /// Datasets whose chunk index has been checked against the file's size:
+    /// a backed read checks each window, and walking a large index once per
+    /// window would cost more than the reads.
+    pub(crate) chunks_checked: Mutex<HashSet<String>>,
 }
 
 impl H5File {
@@ -88,6 +93,7 @@ impl H5File {
             size,
             budget: Budget::machine(),
             raw: Mutex::new(raw),
+            chunks_checked: Mutex::new(HashSet::new()),
         })
     }
 
