@@ -5,6 +5,7 @@ mod bench_io;
 mod bench_synth;
 mod bench_train;
 mod flow_study;
+mod fuzz;
 mod proc;
 mod robustness;
 
@@ -46,6 +47,9 @@ enum Task {
     /// The flow-matching benchmark: CBM-FM against scCBGM and vanilla FM over
     /// seeds, with the ODE solver study.
     FlowStudy(flow_study::Args),
+    /// Fuzz the .h5ad reader: read mutated copies of small Python-written
+    /// files and fail on any panic, hang or oversized allocation.
+    Fuzz(fuzz::Args),
     /// (internal) Time training in this process and print JSON.
     #[command(hide = true)]
     BenchTrainRun(bench_train::RunArgs),
@@ -63,6 +67,7 @@ fn main() -> Result<()> {
         Task::BenchSynthRun(args) => bench_synth::run_one(&args),
         Task::Robustness(args) => robustness::run(&args),
         Task::FlowStudy(args) => flow_study::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
         Task::BenchTrain(args) => bench_train::run(&args),
         Task::BenchTrainRun(args) => bench_train::run_one(&args),
     }
