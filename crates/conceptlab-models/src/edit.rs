@@ -230,7 +230,7 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
     // Back to genes, then to the matrix's own scale.
     let edited_expr = pre.to_expression(result.x.view())?;
     let change = match result.carry {
-        Residual::Keep => Some(edited_expr.clone() - pre.to_expression(source.view())?),
+        Residual::Keep => Some(&edited_expr - &pre.to_expression(source.view())?),
         Residual::Discard => None,
     };
     let dtype = rows::output_dtype(matrix);
