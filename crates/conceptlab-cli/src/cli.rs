@@ -165,22 +165,23 @@ pub enum GeneratorArg {
     Fm,
 }
 
-/// How the flow's ODEs are integrated.
+/// How the flow's ODEs are integrated. Every flag is optional so that a
+/// command can refuse one given where no flow runs (instead of ignoring it).
 #[derive(Debug, Clone, Args)]
 pub struct SolverArgs {
     /// ODE solver of the flow: euler (1 network evaluation per step),
-    /// midpoint (2), rk4 (4) or dopri5 (adaptive Dormand-Prince 5(4)).
-    #[arg(long, value_enum, default_value = "rk4")]
-    pub solver: SolverArg,
-    /// Steps of each integration (dopri5: only sets the first step).
-    #[arg(long, default_value_t = 12)]
-    pub steps: usize,
-    /// Relative tolerance of dopri5.
-    #[arg(long, default_value_t = 1e-3)]
-    pub rtol: f64,
-    /// Absolute tolerance of dopri5.
-    #[arg(long, default_value_t = 1e-3)]
-    pub atol: f64,
+    /// midpoint (2), rk4 (4; default) or dopri5 (adaptive Dormand-Prince 5(4)).
+    #[arg(long, value_enum)]
+    pub solver: Option<SolverArg>,
+    /// Steps of each integration (default 12; dopri5: only sets the first step).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Relative tolerance of dopri5 (default 1e-3).
+    #[arg(long)]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance of dopri5 (default 1e-3).
+    #[arg(long)]
+    pub atol: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -191,18 +192,51 @@ pub enum SolverArg {
     Dopri5,
 }
 
+/// Steps of each integration when `--steps` is not given.
+pub const DEFAULT_STEPS: usize = 12;
+const DEFAULT_TOLERANCE: f64 = 1e-3;
+
 impl SolverArgs {
     pub fn solver(&self) -> conceptlab_nn::ode::Solver {
         use conceptlab_nn::ode::Solver;
-        match self.solver {
+        match self.solver.unwrap_or(SolverArg::Rk4) {
             SolverArg::Euler => Solver::Euler,
             SolverArg::Midpoint => Solver::Midpoint,
             SolverArg::Rk4 => Solver::Rk4,
             SolverArg::Dopri5 => Solver::DormandPrince {
-                rtol: self.rtol,
-                atol: self.atol,
+                rtol: self.rtol.unwrap_or(DEFAULT_TOLERANCE),
+                atol: self.atol.unwrap_or(DEFAULT_TOLERANCE),
             },
         }
+    }
+
+    pub fn steps(&self) -> usize {
+        self.steps.unwrap_or(DEFAULT_STEPS)
+    }
+
+    /// The first flag given, for refusing them where no flow integrates.
+    pub fn given(&self) -> Option<&'static str> {
+        [
+            (self.solver.is_some(), "--solver"),
+            (self.steps.is_some(), "--steps"),
+            (self.rtol.is_some(), "--rtol"),
+            (self.atol.is_some(), "--atol"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+
+    /// The tolerances only steer dopri5.
+    pub fn tolerance_without_dopri5(&self) -> Option<&'static str> {
+        if self.solver == Some(SolverArg::Dopri5) {
+            return None;
+        }
+        [
+            (self.rtol.is_some(), "--rtol"),
+            (self.atol.is_some(), "--atol"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
     }
 }
 
@@ -248,15 +282,15 @@ pub struct EditArgs {
     /// with `fit --generator fm`).
     #[arg(long, value_enum)]
     pub generator: Option<EditGenerator>,
-    /// With `--generator fm`: `edit` integrates each cell back to noise
-    /// under its own concepts and forward under the new ones (the cell stays
-    /// itself); `decode` integrates fresh noise under the new concepts.
-    #[arg(long, value_enum, default_value = "edit")]
-    pub mode: FlowModeArg,
-    /// With `--mode edit`: the time the cell is inverted to (0 = noise, the
-    /// reference; larger keeps more of the cell).
-    #[arg(long, default_value_t = 0.0)]
-    pub t_edit: f64,
+    /// With `--generator fm`: `edit` (default) integrates each cell back to
+    /// noise under its own concepts and forward under the new ones (the cell
+    /// stays itself); `decode` integrates fresh noise under the new concepts.
+    #[arg(long, value_enum)]
+    pub mode: Option<FlowModeArg>,
+    /// With `--mode edit`: the time in [0, 1) the cell is inverted to (0 =
+    /// noise, the reference and the default; larger keeps more of the cell).
+    #[arg(long)]
+    pub t_edit: Option<f64>,
     #[command(flatten)]
     pub ode: SolverArgs,
     /// Where to write the edited cells.

@@ -12,27 +12,22 @@ pub const BAD_INPUT: u8 = 2;
 pub const FAILURE: u8 = 1;
 
 pub fn code_for(err: &anyhow::Error) -> u8 {
+    let code = |bad_input: bool| if bad_input { BAD_INPUT } else { FAILURE };
     for cause in err.chain() {
-        if let Some(io) = cause.downcast_ref::<IoError>() {
-            return if io.is_bad_input() {
-                BAD_INPUT
-            } else {
-                FAILURE
-            };
+        if let Some(e) = cause.downcast_ref::<IoError>() {
+            return code(e.is_bad_input());
         }
-        if let Some(model) = cause.downcast_ref::<conceptlab_models::ModelError>() {
-            return if model.is_bad_input() {
-                BAD_INPUT
-            } else {
-                FAILURE
-            };
+        if let Some(e) = cause.downcast_ref::<conceptlab_models::ModelError>() {
+            return code(e.is_bad_input());
         }
-        if let Some(bench) = cause.downcast_ref::<conceptlab_bench::BenchError>() {
-            return if bench.is_bad_input() {
-                BAD_INPUT
-            } else {
-                FAILURE
-            };
+        if let Some(e) = cause.downcast_ref::<conceptlab_bench::BenchError>() {
+            return code(e.is_bad_input());
+        }
+        if let Some(e) = cause.downcast_ref::<conceptlab_synth::SynthError>() {
+            return code(e.is_bad_input());
+        }
+        if let Some(e) = cause.downcast_ref::<conceptlab_fs::FsError>() {
+            return code(e.is_bad_input());
         }
         if cause.downcast_ref::<UserError>().is_some() {
             return BAD_INPUT;

@@ -147,9 +147,75 @@ impl Settings {
     }
 }
 
+/// One line per configuration error in the user's terms: the dotted key,
+/// what was expected in words, and where the value came from (never serde's
+/// type names or figment's source locations).
+fn describe(err: figment::Error, config: Option<&Path>) -> String {
+    use figment::error::Kind;
+    let parts: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e
+                .path
+                .iter()
+                .filter(|p| p.as_str() != "default")
+                .map(|p| p.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join(".");
+            let what = match &e.kind {
+                Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+                    format!("expected {}, found {actual}", in_words(expected))
+                }
+                Kind::UnknownVariant(found, expected) => {
+                    format!("`{found}` is not one of: {}", expected.join(", "))
+                }
+                Kind::UnknownField(found, expected) => format!(
+                    "`{found}` is not a setting here (settings: {})",
+                    expected.join(", ")
+                ),
+                other => other.to_string(),
+            };
+            let origin = match &e.metadata {
+                Some(m) if m.name.contains("environment") => {
+                    format!(
+                        " (from the environment variable CONCEPTLAB_{})",
+                        key.to_ascii_uppercase().replace('.', "__")
+                    )
+                }
+                Some(m) if m.name.contains("TOML") => config
+                    .map(|p| format!(" (in {})", p.display()))
+                    .unwrap_or_default(),
+                Some(_) => " (from --override)".to_string(),
+                None => String::new(),
+            };
+            let key = if key.is_empty() {
+                String::new()
+            } else {
+                format!("{key}: ")
+            };
+            format!("{key}{what}{origin}")
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// serde's expectations ("usize", "a boolean") in plain words.
+fn in_words(expected: &str) -> String {
+    match expected {
+        "usize" | "u64" | "u32" | "u16" | "u8" => "a non-negative integer".into(),
+        "isize" | "i64" | "i32" => "an integer".into(),
+        "f64" | "f32" => "a number".into(),
+        "bool" | "a boolean" => "true or false".into(),
+        e if e.starts_with("struct ") => "a table of settings".into(),
+        e => e.to_string(),
+    }
+}
+
 /// Parses `key=value`; the value is read as a TOML value when it is one
-/// (`3`, `true`, `"x"`, `[1, 2]`) and as a plain string otherwise.
-fn parse_override(raw: &str) -> Result<(String, toml::Value)> {
+/// (`3`, `true`, `"x"`, `[1, 2]`) and as a plain string otherwise. Integers
+/// beyond TOML's i64 are kept as unsigned numbers, so that a bound rather
+/// than a type error refuses `train.max_epochs=10000000000000000000`.
+fn parse_override(raw: &str) -> Result<(String, figment::value::Value)> {
     let Some((key, value)) = raw.split_once('=') else {
         bail!("--override `{raw}`: expected KEY=VALUE, e.g. io.compression=none");
     };
@@ -158,10 +224,15 @@ fn parse_override(raw: &str) -> Result<(String, toml::Value)> {
         bail!("--override `{raw}`: the key is empty");
     }
     let value = value.trim();
+    if let Ok(big) = value.parse::<u64>() {
+        return Ok((key.to_owned(), figment::value::Value::from(big)));
+    }
     let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let parsed = figment::value::Value::serialize(parsed)
+        .map_err(|e| anyhow::anyhow!("--override `{raw}`: {e}"))?;
     Ok((key.to_owned(), parsed))
 }
 
@@ -174,22 +245,91 @@ pub fn load(config: Option<&Path>, overrides: &[String]) -> Result<Settings> {
         }
         figment = figment.merge(Toml::file(path));
     }
-    figment = figment.merge(Env::prefixed("CONCEPTLAB_").split("__"));
+    figment = figment.merge(environment());
     for raw in overrides {
         let (key, value) = parse_override(raw)?;
         figment = figment.merge(Serialized::default(&key, value));
     }
-    let settings: Settings = figment.extract().map_err(|e| {
-        let source = config.map_or_else(String::new, |p| format!(" (config file {})", p.display()));
-        anyhow::anyhow!("invalid configuration{source}: {e}")
-    })?;
-    if !(1..=9).contains(&settings.io.gzip_level) {
-        bail!(
-            "invalid configuration: io.gzip_level must be between 1 and 9, found {}",
-            settings.io.gzip_level
-        );
-    }
+    let settings: Settings = figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(e, config)))?;
+    settings.validate()?;
     Ok(settings)
+}
+
+/// The top-level keys; a `CONCEPTLAB_*` variable naming anything else is
+/// someone else's (a wrapper script's `CONCEPTLAB_HOME`) and is ignored
+/// with a warning instead of breaking every command.
+const SECTIONS: [&str; 7] = [
+    "seed",
+    "threads",
+    "io",
+    "preprocess",
+    "model",
+    "train",
+    "flow",
+];
+
+fn environment() -> Env {
+    Env::prefixed("CONCEPTLAB_").split("__").filter(|key| {
+        let top = key.as_str().split('.').next().unwrap_or_default();
+        let known = SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(top));
+        if !known {
+            tracing::warn!(
+                "ignoring the environment variable CONCEPTLAB_{}: not a setting (settings: {})",
+                key.as_str().to_ascii_uppercase().replace('.', "__"),
+                SECTIONS.join(", ")
+            );
+        }
+        known
+    })
+}
+
+/// Most worker threads accepted: far more than any machine's cores, few
+/// enough that a typo does not spawn a hundred thousand threads.
+pub const MAX_THREADS: usize = 1024;
+
+impl Settings {
+    /// Checks every range before any work starts, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |key: &str, e: &dyn std::fmt::Display| {
+            anyhow::anyhow!("invalid configuration: {key}.{e}")
+        };
+        if self.threads > MAX_THREADS {
+            bail!(
+                "invalid configuration: threads must be between 0 (one per core) and {MAX_THREADS}, got {}",
+                self.threads
+            );
+        }
+        if !(1..=9).contains(&self.io.gzip_level) {
+            bail!(
+                "invalid configuration: io.gzip_level must be between 1 and 9, got {}",
+                self.io.gzip_level
+            );
+        }
+        let plain = |e: conceptlab_models::ModelError| match e {
+            conceptlab_models::ModelError::Config(reason) => reason,
+            other => other.to_string(),
+        };
+        self.preprocess
+            .validate()
+            .map_err(|e| invalid("preprocess", &plain(e)))?;
+        self.model
+            .validate()
+            .map_err(|e| invalid("model.sccbgm", &plain(e)))?;
+        self.train
+            .validate()
+            .map_err(|e| invalid("train", &plain(e)))?;
+        self.flow
+            .network
+            .validate()
+            .map_err(|e| invalid("flow.network", &plain(e)))?;
+        self.flow
+            .train
+            .validate()
+            .map_err(|e| invalid("flow.train", &plain(e)))?;
+        Ok(())
+    }
 }
 
 /// The settings as TOML, for `conceptlab-cli config`.
@@ -203,14 +343,14 @@ mod tests {
 
     #[test]
     fn overrides_parse_typed_values() {
-        assert_eq!(
-            parse_override("seed=3").unwrap(),
-            ("seed".into(), toml::Value::Integer(3))
-        );
-        assert_eq!(
-            parse_override("io.compression=none").unwrap(),
-            ("io.compression".into(), toml::Value::String("none".into()))
-        );
+        use figment::value::Value;
+        let (key, value) = parse_override("seed=3").unwrap();
+        assert_eq!(key, "seed");
+        assert_eq!(value.to_u128(), Some(3));
+        let (_, value) = parse_override("io.compression=none").unwrap();
+        assert_eq!(value.as_str(), Some("none"));
+        let (_, value) = parse_override("train.lr=0.5").unwrap();
+        assert!(matches!(value, Value::Num(..)), "{value:?}");
         assert!(parse_override("novalue").is_err());
     }
 

@@ -73,7 +73,7 @@ impl<'a> Claim<'a> {
                 return Err(FsError::refused(
                     target,
                     format!(
-                        "is the input {}; refusing to overwrite an input (choose another output)",
+                        "refusing to overwrite the input {} (choose another output)",
                         input.display()
                     ),
                 ));
@@ -123,7 +123,10 @@ impl<'a> Claim<'a> {
                 format!("is {found}; this output is written as {wanted} (choose another path)"),
             ));
         }
-        if !self.force {
+        // An empty directory holds nothing to lose (`mkdir out && fit -o out`).
+        let empty_dir = meta.is_dir()
+            && std::fs::read_dir(target).is_ok_and(|mut entries| entries.next().is_none());
+        if !self.force && !empty_dir {
             return Err(FsError::refused(
                 target,
                 "already exists (pass --force to replace it)",

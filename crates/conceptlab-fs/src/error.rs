@@ -6,6 +6,13 @@ pub enum FsError {
     /// The request itself is unsafe or impossible (the user can fix it).
     #[error("{}: {reason}", path.display())]
     Refused { path: PathBuf, reason: String },
+    /// A plan needs more memory than the machine has.
+    #[error("{what}: needs about {needed} of memory; this machine has {available} available")]
+    Memory {
+        what: String,
+        needed: String,
+        available: String,
+    },
     /// Another process is writing the same output.
     #[error(
         "{}: another process is writing it (it holds the lock {}); wait for it or choose another output",
@@ -28,7 +35,7 @@ impl FsError {
     /// True when the user's request caused the error (exit code 2).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            FsError::Refused { .. } | FsError::Busy { .. } => true,
+            FsError::Refused { .. } | FsError::Busy { .. } | FsError::Memory { .. } => true,
             // A missing directory or a read-only target are the user's to fix too.
             FsError::Failed { cause, .. } => matches!(
                 cause.kind(),

@@ -16,6 +16,9 @@
 //! - inputs are regular files: a FIFO or a device is refused instead of
 //!   blocking forever ([`check_input`]).
 //!
+//! It also says how much memory the machine has ([`memory`]), so that
+//! sizes an input declares are refused before anything is allocated.
+//!
 //! The crate knows no file format and prints nothing.
 #![cfg_attr(
     not(test),
@@ -27,6 +30,7 @@ mod claim;
 mod error;
 mod input;
 mod lock;
+pub mod memory;
 
 pub use atomic::{AtomicFile, TEMPORARY_MARK, temporary_name, write_atomic};
 pub use claim::{Claim, OutputKind};

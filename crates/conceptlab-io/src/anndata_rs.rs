@@ -86,7 +86,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anndata::backend::{
     AttributeOp, Compression as AdCompression, DataContainer, GroupOp, StoreOp, WriteConfig,
@@ -152,7 +152,8 @@ pub fn write_with_anndata_rs(data: &CellData, path: impl AsRef<Path>) -> Result<
         path: shown.clone(),
         reason,
     };
-    let tmp = temporary_sibling(path);
+    // The name an output lock recognises as stale after a kill.
+    let tmp = conceptlab_fs::temporary_name(path);
     let _config = GzipWrites::set(4);
     let result = (|| {
         let adata = AnnData::<H5>::new(&tmp).map_err(|e| write_err(format!("{e:#}")))?;
@@ -397,15 +398,6 @@ impl Drop for GzipWrites {
             set_default_write_config(previous);
         }
     }
-}
-
-/// `dir/.name.adrs-tmp-<pid>`, in the same directory so the rename is atomic.
-fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.adrs-tmp-{}", std::process::id()))
 }
 
 /// Rejects what HDF5 cannot store: NUL characters in strings (anndata-hdf5

@@ -70,6 +70,9 @@ pub enum IoError {
     },
     #[error("{path}: {error}")]
     Data { path: String, error: CoreError },
+    /// The output could not be claimed or written safely (`conceptlab-fs`).
+    #[error(transparent)]
+    Fs(#[from] conceptlab_fs::FsError),
 }
 
 impl IoError {
@@ -77,7 +80,11 @@ impl IoError {
     /// unsupported content, or data that cannot be written as an `.h5ad`)
     /// rather than from the environment.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, IoError::Write { .. })
+        match self {
+            IoError::Write { .. } => false,
+            IoError::Fs(e) => e.is_bad_input(),
+            _ => true,
+        }
     }
 }
 

@@ -53,10 +53,10 @@ impl H5File {
             path: shown.clone(),
             error,
         };
+        // A FIFO would block the open forever; a directory or device has
+        // nothing to parse.
+        conceptlab_fs::check_input(path)?;
         let meta = std::fs::metadata(path).map_err(open_err)?;
-        if meta.is_dir() {
-            return Err(open_err(std::io::Error::other("is a directory")));
-        }
         match hdf5_pure::is_hdf5(path) {
             Ok(true) => {}
             Ok(false) => return Err(IoError::NotHdf5 { path: shown }),

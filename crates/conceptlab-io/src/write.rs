@@ -4,7 +4,7 @@
 //! Only gzip (deflate) or no compression is ever used: any other HDF5 filter
 //! (blosc, zstd, lz4) needs a plugin that stock h5py does not ship.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use conceptlab_core::{
     CellData, Column, DType, DenseArray, Frame, Matrix, NumVec, SparseMatrix, UnsValue, Values,
@@ -96,33 +96,15 @@ pub fn write_h5ad(data: &CellData, path: impl AsRef<Path>, options: &WriteOption
         return Err(write_err(first));
     }
 
-    let tmp = temporary_sibling(path);
-    let result = std::fs::File::create(&tmp)
-        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))
-        .and_then(|file| {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            builder.finish_to(&mut out).map_err(|e| e.to_string())?;
-            let file = out.into_inner().map_err(|e| e.to_string())?;
-            file.sync_all().map_err(|e| e.to_string())
-        })
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename into place: {e}"))
-        });
-    if let Err(reason) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(write_err(reason));
-    }
+    let mut file = conceptlab_fs::AtomicFile::create(path)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file.file());
+    builder
+        .finish_to(&mut out)
+        .map_err(|e| write_err(e.to_string()))?;
+    std::io::Write::flush(&mut out).map_err(|e| write_err(e.to_string()))?;
+    drop(out);
+    file.commit()?;
     Ok(())
-}
-
-/// `dir/.name.tmp-<pid>`: same directory (so the rename is atomic), hidden,
-/// and unique per process.
-fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 fn vstr(s: &str) -> AttrValue {

@@ -94,6 +94,9 @@ pub fn plan<'a>(meta: &Meta, spec: &'a EditSpec) -> Result<Plan<'a>, ModelError>
                 .into(),
         ));
     }
+    if spec.stage == Stage::Flow {
+        spec.sampling.validate()?;
+    }
     if spec.set.is_empty() {
         return Err(ModelError::Input(
             "an edit must set at least one concept".into(),

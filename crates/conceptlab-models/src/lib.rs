@@ -19,10 +19,12 @@ mod error;
 pub mod fit;
 pub mod flow;
 pub mod input;
+pub mod limits;
 mod model;
 pub mod pipeline;
 pub mod registry;
 pub mod sccbgm;
+mod shortest;
 pub mod train;
 
 pub use baselines::{CopySource, MeanShift};

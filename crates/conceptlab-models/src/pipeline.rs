@@ -57,6 +57,23 @@ impl Default for PreprocessConfig {
     }
 }
 
+impl PreprocessConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        use crate::limits::{MAX_FEATURES, count, real};
+        if let Some(t) = self.target_sum {
+            real("target_sum", t, f64::MIN_POSITIVE..=1e12, false)?;
+        }
+        if let Some(n) = self.n_top_genes {
+            count("n_top_genes", n, 1..=MAX_FEATURES)?;
+        }
+        if let Some(n) = self.n_pcs {
+            count("n_pcs", n, 1..=MAX_FEATURES)?;
+        }
+        Ok(())
+    }
+}
+
 /// A fitted preprocessing pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessor {
@@ -84,6 +101,7 @@ impl Preprocessor {
         fit_rows: Option<&[usize]>,
         seed: u64,
     ) -> Result<(Self, Array2<f32>), ModelError> {
+        config.validate()?;
         preprocess::check_finite(x, "expression matrix").map_err(core)?;
         let (_, n_genes) = x.shape();
         let normalize = match config.normalize {

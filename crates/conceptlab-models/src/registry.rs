@@ -144,6 +144,15 @@ impl Default for ModelSettings {
 }
 
 impl ModelSettings {
+    /// Checks what can be checked before the data is seen (the concept
+    /// count some rules need is checked again at fit time).
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let mut sccbgm = self.sccbgm.clone();
+        // The cosine penalty's U = K rule needs the data's K.
+        sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
+        sccbgm.validate(sccbgm.n_unknown)
+    }
+
     /// The configuration of `kind` under these settings.
     pub fn config(&self, kind: ModelKind) -> ModelConfig {
         match kind {

@@ -70,12 +70,15 @@ impl TrainConfig {
                 self.lr_gamma
             )));
         }
-        if self.batch_size < 2 {
-            return Err(ModelError::Config("batch_size must be at least 2".into()));
-        }
-        if self.max_epochs == 0 {
-            return Err(ModelError::Config("max_epochs must be at least 1".into()));
-        }
+        use crate::limits::{MAX_BATCH, MAX_EPOCHS, count};
+        count("batch_size", self.batch_size, 2..=MAX_BATCH)?;
+        count("max_epochs", self.max_epochs, 1..=MAX_EPOCHS)?;
+        count("patience", self.patience, 0..=MAX_EPOCHS)?;
+        count(
+            "min_steps_per_epoch",
+            self.min_steps_per_epoch,
+            0..=MAX_BATCH,
+        )?;
         if !(0.0..0.5).contains(&self.validation_fraction) {
             return Err(ModelError::Config(format!(
                 "validation_fraction must be in [0, 0.5), got {}",

@@ -138,6 +138,13 @@ const PRESETS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Most cells a synthetic data set may have (an atlas is a few million).
+pub const MAX_CELLS: usize = 100_000_000;
+/// Most genes (a genome has about 60,000, with non-coding ones).
+pub const MAX_GENES: usize = 1_000_000;
+/// Most batches, tissues, cell types or concepts.
+pub const MAX_LEVELS: usize = 10_000;
+
 impl SynthConfig {
     /// Names of the built-in presets.
     pub fn preset_names() -> Vec<&'static str> {
@@ -164,19 +171,34 @@ impl SynthConfig {
         Ok(config)
     }
 
-    /// Checks ranges the generator relies on.
+    /// Bytes generating and writing this data set needs at its peak: the
+    /// counts, their float copy in X, the counts layer and the encoded
+    /// file are each about one cells x genes matrix (None when that
+    /// overflows).
+    pub fn estimated_bytes(&self) -> Option<u64> {
+        const BYTES_PER_ENTRY: u64 = 4 * 4;
+        let entries = (self.n_obs as u64).checked_mul(self.n_vars as u64)?;
+        let effects = (self.n_concepts as u64 + self.n_celltypes as u64)
+            .checked_mul(self.n_vars as u64)?
+            .checked_mul(8)?;
+        entries.checked_mul(BYTES_PER_ENTRY)?.checked_add(effects)
+    }
+
+    /// Checks ranges the generator relies on, including upper bounds (a
+    /// typo such as `--cells 18446744073709551615` is refused here, before
+    /// anything is allocated).
     pub fn validate(&self) -> Result<(), SynthError> {
         let bad = |msg: String| Err(SynthError::InvalidConfig(msg));
-        for (name, value) in [
-            ("n_obs", self.n_obs),
-            ("n_vars", self.n_vars),
-            ("n_batches", self.n_batches),
-            ("n_tissues", self.n_tissues),
-            ("n_celltypes", self.n_celltypes),
-            ("n_concepts", self.n_concepts),
+        for (name, value, max) in [
+            ("n_obs", self.n_obs, MAX_CELLS),
+            ("n_vars", self.n_vars, MAX_GENES),
+            ("n_batches", self.n_batches, MAX_LEVELS),
+            ("n_tissues", self.n_tissues, MAX_LEVELS),
+            ("n_celltypes", self.n_celltypes, MAX_LEVELS),
+            ("n_concepts", self.n_concepts, MAX_LEVELS),
         ] {
-            if value == 0 {
-                return bad(format!("{name} must be at least 1"));
+            if !(1..=max).contains(&value) {
+                return bad(format!("{name} must be between 1 and {max}, got {value}"));
             }
         }
         if !(self.baseline_lower > 0.0 && self.baseline_lower <= self.baseline_upper) {

@@ -84,6 +84,10 @@ fn logit(p: f64) -> f64 {
 /// the number of threads).
 pub fn generate(config: &SynthConfig, seed: u64) -> Result<SynthDataset, SynthError> {
     config.validate()?;
+    conceptlab_fs::memory::check(
+        config.estimated_bytes(),
+        &format!("{} cells x {} genes", config.n_obs, config.n_vars),
+    )?;
     let params = SynthParams::sample(config, seed);
     let (n, f, c) = (config.n_obs, config.n_vars, config.n_concepts);
     let covariance_factor = if config.concept_dependency {

@@ -17,6 +17,7 @@ use crate::settings::Settings;
 
 pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let started = std::time::Instant::now();
+    let setup = setup(args, settings)?;
     let suite = settings.benchmark_suite(&args.preset, args.cells, args.genes)?;
     if let Some(k) = args
         .intervention
@@ -38,6 +39,21 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         "generated synthetic data ({}) and fitted the preprocessing on the cells no combination holds out",
         args.preset
     );
+    match args.intervention {
+        None => all_interventions(&suite, &setup, args.json),
+        Some(k) => one_intervention(
+            &suite,
+            &Setup {
+                intervention: k,
+                ..setup
+            },
+            args.json,
+        ),
+    }
+}
+
+/// The run the flags ask for, checked before any cell is generated.
+fn setup(args: &DemoArgs, settings: &Settings) -> Result<Setup> {
     let corruption = args.corrupt.map(|kind| {
         match kind {
             CorruptionArg::Drop => NoisyConcepts::Missing,
@@ -53,21 +69,34 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     if let Some(e) = args.epochs {
         setup.train.max_epochs = e;
     }
-    if args.flow {
-        setup.flow =
-            Some(settings.benchmark_flow(args.ode.solver(), args.ode.steps, args.solver_study));
+    setup
+        .train
+        .validate()
+        .map_err(|e| user_error!("--epochs: {e}"))?;
+    match (args.flow, args.ode.given()) {
+        (false, Some(flag)) => {
+            return Err(user_error!("{flag} only applies with --flow"));
+        }
+        (true, _) => {
+            if let Some(flag) = args.ode.tolerance_without_dopri5() {
+                return Err(user_error!("{flag} only applies to --solver dopri5"));
+            }
+            let sampling = conceptlab_models::flow::Sampling {
+                mode: conceptlab_models::flow::FlowMode::Edit { t_edit: 0.0 },
+                solver: args.ode.solver(),
+                steps: args.ode.steps(),
+                seed: settings.seed,
+            };
+            sampling.validate().map_err(|e| user_error!("{e}"))?;
+            setup.flow = Some(settings.benchmark_flow(
+                args.ode.solver(),
+                args.ode.steps(),
+                args.solver_study,
+            ));
+        }
+        (false, None) => {}
     }
-    match args.intervention {
-        None => all_interventions(&suite, &setup, args.json),
-        Some(k) => one_intervention(
-            &suite,
-            &Setup {
-                intervention: k,
-                ..setup
-            },
-            args.json,
-        ),
-    }
+    Ok(setup)
 }
 
 fn one_intervention(suite: &SyntheticSuite, setup: &Setup, json: bool) -> Result<()> {

@@ -9,35 +9,92 @@ use conceptlab_models::checkpoint;
 use conceptlab_models::edit::{self, EditSpec, Stage};
 use conceptlab_models::flow::{FlowMode, Sampling};
 
-use super::convert::guard_output;
 use super::data_error;
+use super::outputs::claim_file;
 use crate::cli::{EditArgs, EditGenerator, FlowModeArg, ResidualArg};
 use crate::exit::user_error;
 use crate::settings::Settings;
 
-/// `column=value` pairs from repeated and comma-separated arguments.
+/// `column=value` pairs from repeated and comma-separated arguments. A
+/// comma starts a new pair only when what follows it is one (`a=1,b=2`);
+/// otherwise it belongs to the value, so a category such as `T, CD4`
+/// can be named (`--where "cell_type=T, CD4"`). A column named twice is
+/// refused: one of the two values would be silently ignored.
 fn assignments(raw: &[String], flag: &str) -> Result<Vec<(String, String)>> {
-    raw.iter()
-        .flat_map(|r| r.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            item.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| {
-                    user_error!("{flag} `{item}`: expected COLUMN=VALUE, e.g. stim=stimulated")
-                })
-        })
-        .collect()
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for arg in raw {
+        let mut current: Option<(String, String)> = None;
+        for piece in arg.split(',') {
+            match piece.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    pairs.extend(current.take());
+                    current = Some((k.trim().to_string(), v.trim_start().to_string()));
+                }
+                _ => match current.as_mut() {
+                    Some((_, value)) => {
+                        value.push(',');
+                        value.push_str(piece);
+                    }
+                    None if piece.trim().is_empty() => {}
+                    None => {
+                        return Err(user_error!(
+                            "{flag} `{}`: expected COLUMN=VALUE, e.g. stim=stimulated",
+                            piece.trim()
+                        ));
+                    }
+                },
+            }
+        }
+        pairs.extend(current);
+    }
+    for (k, v) in &mut pairs {
+        *v = v.trim().to_string();
+        if v.is_empty() {
+            return Err(user_error!("{flag} `{k}=`: the value is empty"));
+        }
+    }
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+            return Err(user_error!(
+                "{flag}: `{k}` is given more than once; give each column one value"
+            ));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Refuses flow flags where no flow runs, and `--t-edit` where no cell is
+/// inverted: they would be ignored.
+fn check_flow_flags(args: &EditArgs) -> Result<()> {
+    let flow = args.generator == Some(EditGenerator::Fm);
+    let flag = args
+        .ode
+        .given()
+        .or(args.mode.map(|_| "--mode"))
+        .or(args.t_edit.map(|_| "--t-edit"));
+    if let (false, Some(flag)) = (flow, flag) {
+        return Err(user_error!(
+            "{flag} only applies to flow edits (--generator fm)"
+        ));
+    }
+    if args.mode == Some(FlowModeArg::Decode) && args.t_edit.is_some() {
+        return Err(user_error!(
+            "--t-edit only applies to --mode edit (decode starts from fresh noise)"
+        ));
+    }
+    if let Some(flag) = args.ode.tolerance_without_dopri5() {
+        return Err(user_error!("{flag} only applies to --solver dopri5"));
+    }
+    Ok(())
 }
 
 pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
-    guard_output(
+    let _lock = claim_file(
         &args.output,
         args.force,
         &[args.data.as_path(), args.model.as_path()],
     )?;
+    check_flow_flags(args)?;
     let set = assignments(&args.set, "--set")?;
     if set.is_empty() {
         return Err(user_error!("say what to change with --set COLUMN=VALUE"));
@@ -54,14 +111,14 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
             Some(EditGenerator::Fm) => Stage::Flow,
         },
         sampling: Sampling {
-            mode: match args.mode {
+            mode: match args.mode.unwrap_or(FlowModeArg::Edit) {
                 FlowModeArg::Edit => FlowMode::Edit {
-                    t_edit: args.t_edit,
+                    t_edit: args.t_edit.unwrap_or(0.0),
                 },
                 FlowModeArg::Decode => FlowMode::Decode,
             },
             solver: args.ode.solver(),
-            steps: args.ode.steps,
+            steps: args.ode.steps(),
             seed: settings.seed,
         },
         model_label: args.model.display().to_string(),

@@ -7,14 +7,14 @@ use conceptlab_core::{CellData, UnsValue};
 use conceptlab_io::{read_h5ad, write_h5ad};
 use conceptlab_models::{checkpoint, input};
 
-use super::convert::guard_output;
 use super::data_error;
+use super::outputs::claim_file;
 use crate::cli::EncodeArgs;
 use crate::exit::user_error;
 use crate::settings::Settings;
 
 pub fn run(args: &EncodeArgs, settings: &Settings) -> Result<()> {
-    guard_output(
+    let _lock = claim_file(
         &args.output,
         args.force,
         &[args.data.as_path(), args.model.as_path()],

@@ -11,6 +11,7 @@ use conceptlab_models::fit::{FitRequest, GeneratorRequest, Trained, fit_cells};
 use conceptlab_models::registry::{self, GeneratorKind};
 
 use super::data_error;
+use super::outputs::claim_dir;
 use crate::cli::{FitArgs, GeneratorArg};
 use crate::exit::user_error;
 use crate::progress::TrainingProgress;
@@ -26,13 +27,11 @@ fn split_list(values: &[String]) -> Vec<String> {
 }
 
 pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
-    if args.output.join(checkpoint::META_FILE).exists() && !args.force {
-        return Err(user_error!(
-            "{}: already holds a model (pass --force to replace it)",
-            args.output.display()
-        ));
-    }
-    // Refuse a directory that is not ours before spending minutes training.
+    // Refuse an output that is not ours before spending minutes training.
+    let inputs: Vec<&Path> = std::iter::once(args.data.as_path())
+        .chain(args.from.as_deref())
+        .collect();
+    let _lock = claim_dir(&args.output, args.force, &inputs)?;
     checkpoint::check_replaceable(&args.output)?;
     let (kind, stacked) = match &args.model_type {
         Some(name) => {

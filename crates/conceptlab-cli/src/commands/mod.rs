@@ -8,6 +8,7 @@ mod evaluate;
 mod fit;
 mod inspect;
 mod models;
+mod outputs;
 mod synth;
 
 use anyhow::{Context, Result};
@@ -25,6 +26,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Some(threads) = cli.global.threads {
         settings.threads = threads;
     }
+    settings
+        .validate()
+        .map_err(|e| crate::exit::user_error!("{e:#}"))?;
     configure_threads(&settings)?;
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use conceptlab_synth::{SynthConfig, benchmark_split, generate, to_cell_data, twins_cell_data};
 
 use crate::cli::SynthArgs;
-use crate::commands::convert::guard_output;
+use crate::commands::outputs::{claim_file, distinct};
 use crate::exit::user_error;
 use crate::settings::Settings;
 
@@ -40,9 +40,15 @@ fn load_config(args: &SynthArgs) -> Result<SynthConfig> {
 
 pub fn run(args: &SynthArgs, settings: &Settings) -> Result<()> {
     let config = load_config(args)?;
-    for out in std::iter::once(&args.output).chain(&args.counterfactuals) {
-        guard_output(out, args.force, &[])?;
+    // A preset given as a file is an input like any other.
+    let inputs = [Path::new(&args.preset)];
+    if let Some(twins) = &args.counterfactuals {
+        distinct(&args.output, twins, "--counterfactuals")?;
     }
+    let _locks = std::iter::once(&args.output)
+        .chain(&args.counterfactuals)
+        .map(|out| claim_file(out, args.force, &inputs))
+        .collect::<Result<Vec<_>>>()?;
     let start = std::time::Instant::now();
     let data = generate(&config, settings.seed)?;
     let interventions = benchmark_split(&data).map_err(|e| user_error!("{e}"))?;

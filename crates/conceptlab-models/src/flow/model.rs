@@ -29,6 +29,7 @@ pub struct FlowConfig {
     /// Embedding width E (the reference uses 1024).
     pub emb_dim: usize,
     pub n_layers: usize,
+    #[serde(serialize_with = "crate::shortest::f32")]
     pub dropout: f32,
     /// Probability of training on the null condition (enables guidance).
     pub p_uncond: f64,
@@ -52,6 +53,16 @@ impl Default for FlowConfig {
 }
 
 impl FlowConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        use crate::limits::{MAX_LAYERS, MAX_WIDTH, count, real};
+        count("emb_dim", self.emb_dim, 1..=MAX_WIDTH)?;
+        count("n_layers", self.n_layers, 1..=MAX_LAYERS)?;
+        real("dropout", f64::from(self.dropout), 0.0..=1.0, true)?;
+        real("p_uncond", self.p_uncond, 0.0..=1.0, true)?;
+        real("guidance", self.guidance, -1e6..=1e6, false)
+    }
+
     /// The reference's CBM-FM network (E = 1024, L = 4).
     pub fn reference() -> Self {
         FlowConfig {
@@ -110,6 +121,22 @@ pub struct Sampling {
     pub steps: usize,
     /// Seed of the starting noise in `Decode` mode.
     pub seed: u64,
+}
+
+impl Sampling {
+    /// Checks ranges before any cell is integrated.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        use crate::limits::{MAX_ODE_STEPS, count, real};
+        count("steps", self.steps, 1..=MAX_ODE_STEPS)?;
+        if let FlowMode::Edit { t_edit } = self.mode {
+            real("t_edit", t_edit, 0.0..=1.0, true)?;
+        }
+        if let Solver::DormandPrince { rtol, atol } = self.solver {
+            real("rtol", rtol, 1e-12..=1.0, false)?;
+            real("atol", atol, 1e-12..=1.0, false)?;
+        }
+        Ok(())
+    }
 }
 
 /// Cells and their conditions, row by row.
@@ -211,12 +238,7 @@ impl FlowMatcher {
         c_dim: usize,
         seed: u64,
     ) -> Result<Self, ModelError> {
-        if !(0.0..1.0).contains(&config.p_uncond) {
-            return Err(ModelError::Config(format!(
-                "p_uncond must be in [0, 1), got {}",
-                config.p_uncond
-            )));
-        }
+        config.validate()?;
         let device = default_device();
         let dims = VelocityDims {
             x_dim,
@@ -385,6 +407,7 @@ impl FlowMatcher {
             steps,
             seed,
         } = *sampling;
+        sampling.validate()?;
         if x.nrows() != cond.nrows() || cond.dim() != new_cond.dim() {
             return Err(ModelError::Input(format!(
                 "cells {:?}, conditions {:?} and new conditions {:?} do not line up",

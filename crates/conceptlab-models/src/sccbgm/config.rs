@@ -56,6 +56,7 @@ pub struct ScCbgmConfig {
     /// and drops the KL term.
     pub variational: bool,
     /// Dropout inside every block (0 in every reference scCBGM config).
+    #[serde(serialize_with = "crate::shortest::f32")]
     pub dropout: f32,
     /// Feed the decoder the observed concepts during training instead of
     /// the predicted ones (the reference always decodes its predictions).
@@ -117,16 +118,15 @@ impl ScCbgmConfig {
 
     /// Checks ranges; `n_concepts` is needed for the cosine penalty's U = K rule.
     pub fn validate(&self, n_concepts: usize) -> Result<(), ModelError> {
-        let positive = [
+        use crate::limits::{MAX_LAYERS, MAX_WIDTH, count};
+        for (name, v) in [
             ("hidden_dim", self.hidden_dim),
             ("latent_dim", self.latent_dim),
             ("n_unknown", self.n_unknown),
-        ];
-        for (name, v) in positive {
-            if v == 0 {
-                return Err(ModelError::Config(format!("{name} must be at least 1")));
-            }
+        ] {
+            count(name, v, 1..=MAX_WIDTH)?;
         }
+        count("n_layers", self.n_layers, 0..=MAX_LAYERS)?;
         for (name, v) in [
             ("beta", self.beta),
             ("concepts_hp", self.concepts_hp),
