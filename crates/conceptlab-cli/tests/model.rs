@@ -131,7 +131,7 @@ fn fit_encode_edit_on_pbmc() {
         }
     }
     assert_eq!(n_edited, 95);
-    assert_eq!(out.obsm["X_pca"].shape(), (700, 128));
+    assert_eq!(out.obsm["X_conceptlab_pca"].shape(), (700, 128));
 }
 
 #[test]
@@ -174,7 +174,7 @@ fn same_seed_same_checkpoint_and_edits() {
             p(out),
         ]));
         let data = conceptlab_io::read_h5ad(out).unwrap();
-        (dense(&data.x), dense(&data.obsm["X_pca"]))
+        (dense(&data.x), dense(&data.obsm["X_conceptlab_pca"]))
     };
     assert!(
         edit(&a, &dir.path().join("ea.h5ad")) == edit(&b, &dir.path().join("eb.h5ad")),

@@ -62,7 +62,7 @@ fn edit(model: &Path, out: &Path) -> std::process::Output {
 }
 
 fn pcs(data: &CellData) -> Vec<Vec<f32>> {
-    let x = dense(&data.obsm["X_pca"]);
+    let x = dense(&data.obsm["X_conceptlab_pca"]);
     let width = x.len() / data.n_obs();
     x.chunks(width).map(<[f32]>::to_vec).collect()
 }

@@ -49,7 +49,7 @@ pub(crate) struct Exceeded {
 impl Budget {
     /// The memory this machine has available now (`MemAvailable`).
     pub(crate) fn machine() -> Self {
-        match available_memory() {
+        match conceptlab_fs::memory::available_bytes() {
             Some(limit) => Self::new(limit, Origin::Available),
             None => Self::new(FALLBACK_MEMORY, Origin::Assumed),
         }
@@ -127,46 +127,12 @@ impl Drop for Scope<'_> {
     }
 }
 
-/// `MemAvailable` from /proc/meminfo, in bytes: what the kernel says can be
-/// allocated without swapping.
-fn available_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_mem_available(&meminfo)
-}
-
-fn parse_mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))?;
-    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    kib.checked_mul(1024)
-}
-
 /// A byte count for people: `512 B`, `1.5 KiB`, `24.0 TiB`.
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub(crate) use conceptlab_fs::memory::human as bytes;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_mem_available() {
-        let meminfo = "MemTotal: 24683664 kB\nMemFree: 1 kB\nMemAvailable:   23068672 kB\n";
-        assert_eq!(parse_mem_available(meminfo), Some(23_068_672 * 1024));
-        assert_eq!(parse_mem_available("MemTotal: 5 kB\n"), None);
-    }
 
     #[test]
     fn sizes_read_as_people_write_them() {

@@ -78,10 +78,8 @@ pub fn fit_cells(
     }
     let matrix = expression(data, request.layer.as_deref())?;
     let concepts = curate_concepts(&data.obs, &request.hard, &request.soft)?;
+    // Returned in `Trained::warnings`; the caller tells the user.
     let warnings = normalisation_evidence(data, matrix, request)?;
-    for warning in &warnings {
-        tracing::warn!("{warning}");
-    }
     let (pre, features) = Preprocessor::fit(matrix, &request.preprocess, None, request.seed)?;
     tracing::info!(
         cells = data.n_obs(),

@@ -75,6 +75,9 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
             let trained = fit_cells(&data, &request, &mut |r| progress.epoch(r))
                 .map_err(data_error(&args.data))?;
             progress.finish();
+            for warning in &trained.warnings {
+                tracing::warn!("{}: {warning}", args.data.display());
+            }
             trained
         }
     };
