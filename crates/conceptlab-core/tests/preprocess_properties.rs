@@ -436,7 +436,7 @@ fn standardizer_matches_population_statistics() {
 }
 
 #[test]
-fn stratified_split_keeps_every_pattern_on_both_sides() {
+fn stratified_split_shares_validation_in_proportion() {
     let strata: Vec<String> = (0..203)
         .map(|i| match i {
             0 => "singleton".to_string(),
@@ -464,6 +464,33 @@ fn stratified_split_keeps_every_pattern_on_both_sides() {
     assert_ne!(stratified_split(&strata, 0.2, 12).1, val);
     let (t0, v0) = stratified_split(&strata, 0.0, 11);
     assert!(v0.is_empty() && t0.len() == strata.len());
+}
+
+#[test]
+fn stratified_split_gives_the_fraction_asked_for() {
+    // Many small patterns (the synthetic benchmark's concept combinations)
+    // and all-singleton strata: 10 % asked, 10 % given.
+    for strata in [
+        (0..600).map(|i| i / 3).collect::<Vec<usize>>(),
+        (0..600).map(|i| i / 2).collect(),
+        (0..600).collect(),
+        (0..600).map(|i| (i * i) % 97).collect(),
+    ] {
+        for fraction in [0.05, 0.1, 0.25] {
+            let (train, val) = stratified_split(&strata, fraction, 3);
+            assert_eq!(
+                val.len(),
+                (fraction * strata.len() as f64).round() as usize,
+                "fraction {fraction}"
+            );
+            assert_eq!(train.len() + val.len(), strata.len());
+        }
+    }
+    // No stratum loses its last training cell while another can give one.
+    let strata: Vec<usize> = (0..100).map(|i| if i < 90 { 0 } else { i }).collect();
+    let (train, val) = stratified_split(&strata, 0.1, 1);
+    assert_eq!(val.len(), 10);
+    assert!((90..100).all(|i| train.contains(&i)), "{val:?}");
 }
 
 #[test]

@@ -30,6 +30,15 @@ pub fn run(args: &EncodeArgs, settings: &Settings) -> Result<()> {
     let mut data: CellData = read_h5ad(&args.data)?;
     let features = input::features(&loaded.meta, &data).map_err(data_error(&args.data))?;
     let encoding = model.encode(features.view())?;
+    // Nothing non-finite is written.
+    for (name, codes) in [("concept", &encoding.known), ("unknown", &encoding.unknown)] {
+        if let Some((i, j)) = conceptlab_models::first_non_finite(codes.view()) {
+            return Err(anyhow::anyhow!(
+                "{}: the model produced a non-finite {name} code (cell {i}, unit {j}); nothing was written",
+                args.model.display()
+            ));
+        }
+    }
     let key = &args.key;
     data.obsm.insert(
         format!("{key}_known_concepts"),
