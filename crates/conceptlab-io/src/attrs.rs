@@ -113,8 +113,18 @@ impl H5File {
         }
         match value {
             AttrValue::VarLenStringArray(v) => Ok(Some(v.clone())),
+            // An empty list has no element type: h5py writes float64,
+            // anndata-rs int64; anndata reads any empty array as [].
             AttrValue::F64Array(v) if v.is_empty() => Ok(Some(Vec::new())),
             AttrValue::F32Array(v) if v.is_empty() => Ok(Some(Vec::new())),
+            AttrValue::I64Array(v) if v.is_empty() => Ok(Some(Vec::new())),
+            AttrValue::I32Array(v) if v.is_empty() => Ok(Some(Vec::new())),
+            AttrValue::I16Array(v) if v.is_empty() => Ok(Some(Vec::new())),
+            AttrValue::I8Array(v) if v.is_empty() => Ok(Some(Vec::new())),
+            AttrValue::U64Array(v) if v.is_empty() => Ok(Some(Vec::new())),
+            AttrValue::U32Array(v) if v.is_empty() => Ok(Some(Vec::new())),
+            AttrValue::U16Array(v) if v.is_empty() => Ok(Some(Vec::new())),
+            AttrValue::U8Array(v) if v.is_empty() => Ok(Some(Vec::new())),
             other => match other.as_str() {
                 Some(s) => Ok(Some(vec![s.to_owned()])),
                 None => Err(self.wrong_type(key, name, "a list of strings", other)),
