@@ -266,7 +266,9 @@ pub struct EditArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Concept to set, as obs column=value (a category, true/false, or a
-    /// number for soft concepts); repeatable.
+    /// number for soft concepts); repeatable, hard and soft together. A soft
+    /// concept can take its mean level in a reference group of cells:
+    /// `--set IFN_score=from:stim=stimulated`.
     #[arg(long, required = true)]
     pub set: Vec<String>,
     /// Edit only cells whose obs column equals the value; repeatable (all must hold).

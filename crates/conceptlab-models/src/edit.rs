@@ -70,8 +70,28 @@ pub struct EditSpec {
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
     spec: &'a EditSpec,
-    actions: Vec<(Range<usize>, Vec<f32>)>,
+    actions: Vec<Action<'a>>,
 }
+
+/// What one `--set` writes into the concept columns `columns`.
+#[derive(Debug, Clone)]
+struct Action<'a> {
+    group: ConceptGroup,
+    target: Target<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum Target<'a> {
+    /// A value given in the request, already encoded.
+    Fixed(Vec<f32>),
+    /// `from:COLUMN=VALUE`: the soft concept's mean over the cells of the
+    /// data that match, resolved once the data is read.
+    MeanOf { column: &'a str, value: &'a str },
+}
+
+/// The prefix of a `--set` value that takes a soft concept's level from a
+/// reference group of cells (`--set IFN=from:stim=stimulated`).
+pub const FROM_GROUP: &str = "from:";
 
 fn find_group<'a>(meta: &'a Meta, column: &str) -> Result<&'a ConceptGroup, ModelError> {
     let groups = &meta.data.concept_groups;
@@ -105,12 +125,97 @@ pub fn plan<'a>(meta: &Meta, spec: &'a EditSpec) -> Result<Plan<'a>, ModelError>
     let mut actions = Vec::new();
     for (column, value) in &spec.set {
         let group = find_group(meta, column)?;
-        let values = group
-            .encode_value(value)
-            .map_err(|e| ModelError::Input(format!("`{column}={value}`: {e}")))?;
-        actions.push((group.columns.clone(), values));
+        let target = match value.strip_prefix(FROM_GROUP) {
+            Some(reference) => {
+                if group.kind() != conceptlab_core::preprocess::ConceptKind::Soft {
+                    return Err(ModelError::Input(format!(
+                        "`{column}={value}`: {FROM_GROUP} takes a level from a group of cells,                          which only soft (numeric) concepts have"
+                    )));
+                }
+                let (c, v) = reference
+                    .split_once('=')
+                    .filter(|(c, v)| !c.trim().is_empty() && !v.trim().is_empty())
+                    .ok_or_else(|| {
+                        ModelError::Input(format!(
+                            "`{column}={value}`: expected {FROM_GROUP}COLUMN=VALUE, e.g.                              {column}={FROM_GROUP}stim=stimulated"
+                        ))
+                    })?;
+                Target::MeanOf {
+                    column: c.trim(),
+                    value: v.trim(),
+                }
+            }
+            None => Target::Fixed(
+                group
+                    .encode_value(value)
+                    .map_err(|e| ModelError::Input(format!("`{column}={value}`: {e}")))?,
+            ),
+        };
+        actions.push(Action {
+            group: group.clone(),
+            target,
+        });
     }
     Ok(Plan { spec, actions })
+}
+
+/// The mean of the soft concept `concept` over the cells of `data` whose
+/// `column` equals `value` (cells without a value are left out).
+fn group_mean(
+    data: &CellData,
+    concept: &str,
+    column: &str,
+    value: &str,
+) -> Result<f64, ModelError> {
+    let members = select_rows(&data.obs, column, value)
+        .map_err(|e| ModelError::Input(format!("{FROM_GROUP}{column}={value}: {e}")))?;
+    let values = match data.obs.columns.get(concept) {
+        Some(Column::Numeric(v)) => v.to_f64(),
+        _ => {
+            return Err(ModelError::Input(format!(
+                "`{concept}={FROM_GROUP}{column}={value}`: obs has no numeric column `{concept}` \
+                 to take the group's level from"
+            )));
+        }
+    };
+    let (sum, n) = values
+        .iter()
+        .zip(&members)
+        .filter(|(v, m)| **m && v.is_finite())
+        .fold((0.0, 0usize), |(s, n), (v, _)| (s + v, n + 1));
+    if n == 0 {
+        return Err(ModelError::Input(format!(
+            "`{concept}={FROM_GROUP}{column}={value}`: no cell with {column}={value} has a \
+             value of {concept}"
+        )));
+    }
+    Ok(sum / n as f64)
+}
+
+impl Plan<'_> {
+    /// Each action's encoded values and the value written into obs, with
+    /// group levels taken from `data`.
+    fn resolve(
+        &self,
+        data: &CellData,
+    ) -> Result<Vec<(Range<usize>, Vec<f32>, String)>, ModelError> {
+        self.actions
+            .iter()
+            .zip(&self.spec.set)
+            .map(|(action, (concept, given))| match &action.target {
+                Target::Fixed(v) => Ok((action.group.columns.clone(), v.clone(), given.clone())),
+                Target::MeanOf { column, value } => {
+                    let level = group_mean(data, concept, column, value)?;
+                    let text = level.to_string();
+                    let encoded = action
+                        .group
+                        .encode_value(&text)
+                        .map_err(|e| ModelError::Input(format!("`{concept}={given}`: {e}")))?;
+                    Ok((action.group.columns.clone(), encoded, text))
+                }
+            })
+            .collect()
+    }
 }
 
 /// The counterfactual data set, and what happened.
@@ -201,7 +306,8 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
     let k = meta.dims.n_concepts();
     let mut values = Array2::<f32>::zeros((rows.len(), k));
     let mut mask = Array2::<f32>::zeros((rows.len(), k));
-    for (range, v) in &plan.actions {
+    let resolved = plan.resolve(data)?;
+    for (range, v, _) in &resolved {
         for r in 0..rows.len() {
             for (j, &value) in range.clone().zip(v) {
                 values[[r, j]] = value;
@@ -276,7 +382,7 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
     }
 
     let mut obs = data.obs.clone();
-    for (column, value) in &spec.set {
+    for ((column, _), (_, _, value)) in spec.set.iter().zip(&resolved) {
         if !set_obs(&mut obs, column, value, &rows) {
             warnings.push(format!(
                 "obs column `{column}` could not be updated to `{value}`; obs keeps the original values"
