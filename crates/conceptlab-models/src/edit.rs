@@ -192,18 +192,27 @@ fn group_mean(
     Ok(sum / n as f64)
 }
 
+/// One action with its level known: the concept columns, their encoded
+/// values, and the value written into obs.
+struct Resolved {
+    columns: Range<usize>,
+    values: Vec<f32>,
+    written: String,
+}
+
 impl Plan<'_> {
     /// Each action's encoded values and the value written into obs, with
     /// group levels taken from `data`.
-    fn resolve(
-        &self,
-        data: &CellData,
-    ) -> Result<Vec<(Range<usize>, Vec<f32>, String)>, ModelError> {
+    fn resolve(&self, data: &CellData) -> Result<Vec<Resolved>, ModelError> {
         self.actions
             .iter()
             .zip(&self.spec.set)
             .map(|(action, (concept, given))| match &action.target {
-                Target::Fixed(v) => Ok((action.group.columns.clone(), v.clone(), given.clone())),
+                Target::Fixed(v) => Ok(Resolved {
+                    columns: action.group.columns.clone(),
+                    values: v.clone(),
+                    written: given.clone(),
+                }),
                 Target::MeanOf { column, value } => {
                     let level = group_mean(data, concept, column, value)?;
                     let text = level.to_string();
@@ -211,7 +220,11 @@ impl Plan<'_> {
                         .group
                         .encode_value(&text)
                         .map_err(|e| ModelError::Input(format!("`{concept}={given}`: {e}")))?;
-                    Ok((action.group.columns.clone(), encoded, text))
+                    Ok(Resolved {
+                        columns: action.group.columns.clone(),
+                        values: encoded,
+                        written: text,
+                    })
                 }
             })
             .collect()
@@ -307,7 +320,12 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
     let mut values = Array2::<f32>::zeros((rows.len(), k));
     let mut mask = Array2::<f32>::zeros((rows.len(), k));
     let resolved = plan.resolve(data)?;
-    for (range, v, _) in &resolved {
+    for Resolved {
+        columns: range,
+        values: v,
+        ..
+    } in &resolved
+    {
         for r in 0..rows.len() {
             for (j, &value) in range.clone().zip(v) {
                 values[[r, j]] = value;
@@ -382,7 +400,7 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
     }
 
     let mut obs = data.obs.clone();
-    for ((column, _), (_, _, value)) in spec.set.iter().zip(&resolved) {
+    for ((column, _), Resolved { written: value, .. }) in spec.set.iter().zip(&resolved) {
         if !set_obs(&mut obs, column, value, &rows) {
             warnings.push(format!(
                 "obs column `{column}` could not be updated to `{value}`; obs keeps the original values"
