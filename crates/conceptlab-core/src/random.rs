@@ -30,6 +30,7 @@ use rand_distr::{Gamma, StandardNormal};
 /// | flow validation noise | [`streams::VALIDATION_NOISE`] | run seed |
 /// | flow validation split | [`streams::SHUFFLED_SPLIT`] | run seed ^ [`streams::SHUFFLED_SPLIT_SALT`] |
 /// | flow decode noise, chunk `k` | [`streams::DECODE_NOISE_BASE`] `+ k` | sampling seed |
+/// | gene-set control genes of set `p` (scanpy's score) | [`streams::GENE_SET_CONTROLS_BASE`] `+ p` | scoring seed |
 pub mod streams {
     /// A model's initial weights.
     pub const INIT: u64 = 0;
@@ -44,6 +45,9 @@ pub mod streams {
     pub const SHUFFLED_SPLIT: u64 = 1;
     /// Starting noise of chunk `k` of a decode from fresh noise.
     pub const DECODE_NOISE_BASE: u64 = 1 << 21;
+    /// The control genes of gene set `p` (in file order) draw from stream
+    /// `GENE_SET_CONTROLS_BASE + p`.
+    pub const GENE_SET_CONTROLS_BASE: u64 = 1 << 40;
     /// The benchmark's concept corruption (far from the generator's cell streams).
     pub const CORRUPTION: u64 = u64::MAX - 7;
     /// The synthetic benchmark's zero-shot split.

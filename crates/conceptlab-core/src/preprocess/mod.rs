@@ -18,12 +18,15 @@
 //!   with the encoding stored so that new data and `--set column=value`
 //!   edits are encoded the same way; [`select_rows`] for `--where`;
 //!   [`set_obs`] writes edited values back into obs;
-//! - [`stratified_split`]: a seeded train/validation split by concept pattern.
+//! - [`stratified_split`]: a seeded train/validation split by concept pattern;
+//! - [`score_gene_sets`]: pathway-activity scores of [`GeneSets`] per cell
+//!   (the reference's dispersion score and scanpy's `score_genes`).
 
 mod concepts;
 mod dense;
 mod eigen;
 mod encoding;
+mod gene_sets;
 mod hvg;
 mod loess;
 mod normalize;
@@ -42,6 +45,7 @@ pub use dense::{
     looks_like_counts, to_csr_f32, to_dense_f32,
 };
 pub use encoding::{ConceptEncoding, ConceptGroup, ConceptKind};
+pub use gene_sets::{GeneSets, SetScore, SetScores, SkippedSet, score_gene_sets};
 pub use hvg::{HvgFlavor, HvgResult, highly_variable_genes};
 pub use loess::{LoessSurface, loess_fit};
 pub use normalize::{
