@@ -70,6 +70,14 @@ pub enum IoError {
     },
     #[error("{path}: {error}")]
     Data { path: String, error: CoreError },
+    /// A gene-set file (GMT, Reactome, GAF) that cannot be parsed; `line` is
+    /// 1-based (0: the file as a whole).
+    #[error("{path}: line {line}: {reason}")]
+    GeneSets {
+        path: String,
+        line: usize,
+        reason: String,
+    },
     /// The output could not be claimed or written safely (`conceptlab-fs`).
     #[error(transparent)]
     Fs(#[from] conceptlab_fs::FsError),

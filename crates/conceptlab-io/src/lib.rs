@@ -15,6 +15,7 @@
 //!   takes against a memory budget ([`H5ad::with_memory_limit`]; by default
 //!   the memory the machine has available). The writer refuses what anndata
 //!   could not read back.
+//! * [`read_gene_sets`] reads gene-set files (GMT, Reactome TSV, GO GAF).
 //!
 //! This crate is a leaf of the workspace: models and metrics never depend on it.
 #![cfg_attr(
@@ -32,6 +33,7 @@ mod compound;
 mod error;
 mod file;
 mod frame;
+mod gene_sets;
 mod h5;
 mod heap;
 mod legacy;
@@ -42,5 +44,8 @@ mod write;
 
 pub use error::{IoError, Result};
 pub use file::{ColumnSummary, H5ad, Summary, read_h5ad};
+pub use gene_sets::{
+    GeneSetFormat, MAX_LINE_BYTES, MAX_LINES, MAX_SETS, parse_gene_sets, read_gene_sets,
+};
 pub use read::MatrixInfo;
 pub use write::{Compression, WriteOptions, write_h5ad};
