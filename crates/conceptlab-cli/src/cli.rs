@@ -90,6 +90,19 @@ pub enum Command {
     /// Add each cell's predicted concepts and unknown code to obsm
     /// ("<key>_known_concepts", "<key>_unknown") of a copy of the data.
     Encode(EncodeArgs),
+    /// Score gene sets (pathway activity) per cell and write one float obs
+    /// column per set, usable as `fit --soft` concepts.
+    ///
+    /// Reads GMT (MSigDB), Reactome TSV or GO GAF files; genes are matched
+    /// against var_names or --gene-column. `reference`: the reference's
+    /// dispersion score (mean squared deviation of the set's genes from the
+    /// cell's mean over all genes of the file's sets, in units of that
+    /// variance; --unit-interval maps it to 1 − exp(−temp·C)). `scanpy`:
+    /// scanpy's score_genes (set mean minus the mean of control genes from
+    /// the same expression bins; controls drawn from --seed). Sets with fewer
+    /// than --min-genes genes in the data are skipped; uns["conceptlab_gene_sets"]
+    /// records what was scored and what was skipped.
+    Concepts(ConceptsArgs),
     /// Counterfactual cells: encode, set concepts, decode (abduction, action,
     /// prediction). Writes the input with only the edited cells changed.
     ///
@@ -254,6 +267,51 @@ pub struct EncodeArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConceptsArgs {
+    /// Cells to score (.h5ad), log-normalised expression in X (or --layer).
+    pub data: PathBuf,
+    /// Gene-set file: GMT, Reactome TSV or GO GAF.
+    #[arg(long)]
+    pub gene_sets: PathBuf,
+    /// Format of --gene-sets (gmt, reactome, go); default: from its
+    /// extension (.gmt, .gaf, .txt/.tsv = reactome).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Score: `reference` (the reference's dispersion score) or `scanpy`
+    /// (score_genes, ctrl_size 50, 25 bins).
+    #[arg(long, default_value = "reference")]
+    pub method: String,
+    /// Map the reference score into [0, 1) as 1 − exp(−temp·C).
+    #[arg(long)]
+    pub unit_interval: bool,
+    /// The temperature of --unit-interval.
+    #[arg(long, default_value_t = 1.0, requires = "unit_interval")]
+    pub temp: f64,
+    /// Skip sets with fewer genes than this in the data.
+    #[arg(long, default_value_t = 5)]
+    pub min_genes: usize,
+    /// var column holding the identifiers the sets use (e.g. gene_ids for
+    /// Ensembl ids); default: var_names.
+    #[arg(long)]
+    pub gene_column: Option<String>,
+    /// Reactome only: keep genes starting with this (ENSG human, ENSMUSG mouse).
+    #[arg(long)]
+    pub organism_prefix: Option<String>,
+    /// Read this layer instead of X.
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// Prefix of the obs columns written (column = PREFIX + set name).
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Where to write the annotated copy.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Replace OUTPUT if it exists; also replace obs columns of the same name.
     #[arg(long)]
     pub force: bool,
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod concepts;
 mod convert;
 mod demo;
 mod edit;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Fit(args) => fit::run(&args, &settings),
         Command::Encode(args) => encode::run(&args, &settings),
+        Command::Concepts(args) => concepts::run(&args, &settings),
         Command::Edit(args) => edit::run(&args, &settings),
         Command::Demo(args) => demo::run(&args, &settings),
         Command::Models => models::run(),
