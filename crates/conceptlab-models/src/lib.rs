@@ -20,6 +20,7 @@ pub mod fit;
 pub mod flow;
 pub mod input;
 pub mod limits;
+pub mod moa;
 mod model;
 pub mod pipeline;
 pub mod registry;

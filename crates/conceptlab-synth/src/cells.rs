@@ -91,6 +91,21 @@ fn annotate(
         let column = (0..cells.len()).map(|i| concepts[i * c + k] == 1).collect();
         obs.insert(name, Column::Numeric(NumVec::Bool(column)))?;
     }
+    if let (Some(m), Some(p)) = (&data.mediation, &data.params.mediation) {
+        let n_p = p.n_pathways();
+        obs.insert(
+            "stim",
+            Column::Categorical(Categorical::new(
+                cells.iter().map(|&n| i32::from(m.perturbed[n])).collect(),
+                Values::Strings(vec!["ctrl".into(), "stim".into()]),
+                false,
+            )?),
+        )?;
+        for j in 0..n_p {
+            let values = cells.iter().map(|&n| m.observed[n * n_p + j]).collect();
+            obs.insert(pathway_name(j), Column::Numeric(NumVec::F64(values)))?;
+        }
+    }
     obs.insert(
         "original_index",
         Column::Strings(cells.iter().map(|&n| obs_name(n)).collect()),
@@ -196,6 +211,40 @@ pub fn twins_cell_data(
     Ok(out)
 }
 
+/// The obs column of pathway `j`'s observed activity (mediation option).
+pub fn pathway_name(j: usize) -> String {
+    format!("pathway_{j}")
+}
+
+/// `uns["synth"]["mediation"]`: the exact decomposition of the
+/// perturbation's log-rate effect (see [`crate::MediationParams::shares`]).
+fn mediation_truth(p: &crate::MediationParams) -> Result<UnsValue, SynthError> {
+    let (n_p, f) = (p.n_pathways(), p.direct.len());
+    let (direct, shares) = p.shares();
+    let mut out = IndexMap::new();
+    out.insert(
+        "perturbation".to_owned(),
+        UnsValue::String("stim=stim".into()),
+    );
+    out.insert(
+        "pathways".to_owned(),
+        UnsValue::StringArray {
+            shape: vec![n_p],
+            values: (0..n_p).map(pathway_name).collect(),
+        },
+    );
+    out.insert(
+        "direct_share".to_owned(),
+        scalar(NumVec::F64(vec![direct]))?,
+    );
+    out.insert("pathway_shares".to_owned(), array(vec![n_p], &shares)?);
+    out.insert("shifts".to_owned(), array(vec![n_p], &p.shifts)?);
+    out.insert("direct_coef".to_owned(), array(vec![f], &p.direct)?);
+    out.insert("program_coef".to_owned(), array(vec![n_p, f], &p.programs)?);
+    out.insert("total_coef".to_owned(), array(vec![f], &p.total())?);
+    Ok(UnsValue::Mapping(out))
+}
+
 fn var_names(f: usize) -> Vec<String> {
     (0..f).map(|g| format!("gene_{g}")).collect()
 }
@@ -293,5 +342,8 @@ fn provenance(data: &SynthDataset) -> Result<UnsValue, SynthError> {
     );
     out.insert("config".to_owned(), UnsValue::Mapping(config));
     out.insert("params".to_owned(), UnsValue::Mapping(params));
+    if let Some(m) = &p.mediation {
+        out.insert("mediation".to_owned(), mediation_truth(m)?);
+    }
     Ok(UnsValue::Mapping(out))
 }

@@ -36,6 +36,20 @@ pub struct SynthDataset {
     pub libsize: Vec<f64>,
     /// Counts, `n_obs x n_vars`, row-major.
     pub counts: Vec<u32>,
+    /// The perturbation and pathway activities of every cell, with
+    /// [`SynthConfig::mediation`].
+    pub mediation: Option<MediatedCells>,
+}
+
+/// Per-cell latent and observed variables of the mediation option.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediatedCells {
+    /// 1 where the cell is perturbed (`n_obs`).
+    pub perturbed: Vec<u8>,
+    /// True pathway activities `a` (`n_obs x n_pathways`, row-major).
+    pub activity: Vec<f64>,
+    /// What the cells' annotations show: `a` plus observation noise.
+    pub observed: Vec<f64>,
 }
 
 impl SynthDataset {
@@ -70,6 +84,11 @@ struct CellState {
     tissue: usize,
     celltype: usize,
     libsize: f64,
+    /// Mediation option: whether the cell is perturbed, its pathway
+    /// activities and their observed values (empty without the option).
+    perturbed: bool,
+    activity: Vec<f64>,
+    observed: Vec<f64>,
 }
 
 use conceptlab_core::random::streams::{
@@ -121,7 +140,13 @@ pub fn generate(config: &SynthConfig, seed: u64) -> Result<SynthDataset, SynthEr
             state
         })
         .collect();
+    let mediation = config.mediation.is_some().then(|| MediatedCells {
+        perturbed: states.iter().map(|s| u8::from(s.perturbed)).collect(),
+        activity: states.iter().flat_map(|s| s.activity.clone()).collect(),
+        observed: states.iter().flat_map(|s| s.observed.clone()).collect(),
+    });
     Ok(SynthDataset {
+        mediation,
         config: config.clone(),
         seed,
         batch: states.iter().map(|s| s.batch as u32).collect(),
@@ -169,11 +194,26 @@ fn draw_cell(
         concepts[k] = u8::from(random::open_uniform(&mut rng) < p);
     }
     let libsize = params.std_libsize[batch] * random::standard_normal(&mut rng);
+    // Drawn after everything else on the cell's stream, so that data sets
+    // without the option are unchanged.
+    let (mut perturbed, mut activity, mut observed) = (false, Vec::new(), Vec::new());
+    if let Some(m) = &config.mediation {
+        perturbed = random::open_uniform(&mut rng) < m.p_perturbed;
+        for &shift in &m.shifts {
+            let a = f64::from(u8::from(perturbed)) * shift
+                + m.std_activity * random::standard_normal(&mut rng);
+            activity.push(a);
+            observed.push(a + m.std_observation * random::standard_normal(&mut rng));
+        }
+    }
     CellState {
         batch,
         tissue,
         celltype,
         libsize,
+        perturbed,
+        activity,
+        observed,
     }
 }
 
@@ -200,6 +240,7 @@ fn fill_counts(
     let celltype = &params.celltype_coef[state.celltype * f..(state.celltype + 1) * f];
     let batch = &params.batch_coef[state.batch * f..(state.batch + 1) * f];
     let tissue = &params.tissue_coef[state.tissue * f..(state.tissue + 1) * f];
+    let mediated = params.mediation.as_ref();
     for g in 0..f {
         let noise = config.std_noise * random::standard_normal(&mut rng);
         let uniform = random::open_uniform(&mut rng);
@@ -208,6 +249,14 @@ fn fill_counts(
             eta += coef[g];
         }
         eta += celltype[g] + batch[g] + tissue[g] + state.libsize + noise;
+        if let Some(m) = mediated {
+            if state.perturbed {
+                eta += m.direct[g];
+            }
+            for (j, a) in state.activity.iter().enumerate() {
+                eta += a * m.programs[j * f + g];
+            }
+        }
         out[g] = random::poisson_quantile(eta.exp(), uniform);
     }
 }
@@ -215,6 +264,8 @@ fn fill_counts(
 /// Counts of `cells` had their concepts been `concepts` (`cells.len() x
 /// n_concepts`, row-major), holding every other latent variable and all
 /// exogenous noise fixed: the abduction-action-prediction counterfactual.
+/// With the mediation option the perturbation and pathway activities are
+/// held at the cell's own too.
 /// Returns `cells.len() x n_vars` counts, row-major.
 pub fn counterfactual(
     data: &SynthDataset,
@@ -246,11 +297,21 @@ pub fn counterfactual(
         .zip(concepts.par_chunks(c))
         .zip(cells.par_iter())
         .for_each(|((row, v), &n)| {
+            let (perturbed, activity) = match &data.mediation {
+                Some(m) => {
+                    let p = data.params.mediation.as_ref().map_or(0, |p| p.n_pathways());
+                    (m.perturbed[n] == 1, m.activity[n * p..(n + 1) * p].to_vec())
+                }
+                None => (false, Vec::new()),
+            };
             let state = CellState {
                 batch: data.batch[n] as usize,
                 tissue: data.tissue[n] as usize,
                 celltype: data.celltype[n] as usize,
                 libsize: data.libsize[n],
+                perturbed,
+                activity,
+                observed: Vec::new(),
             };
             fill_counts(&data.config, &data.params, data.seed, n, &state, v, row);
         });
@@ -288,6 +349,30 @@ mod tests {
         for (i, &n) in cells.iter().enumerate() {
             assert_eq!(&cf[i * 200..(i + 1) * 200], data.cell_counts(n));
         }
+    }
+
+    #[test]
+    fn mediation_is_off_by_default_and_leaves_other_draws_alone() {
+        let plain = generate(&small(), 3).unwrap();
+        assert!(plain.mediation.is_none() && plain.params.mediation.is_none());
+        let config = SynthConfig {
+            mediation: Some(crate::MediationConfig::default()),
+            ..small()
+        };
+        let med = generate(&config, 3).unwrap();
+        // Everything drawn before the option's draws is the same.
+        assert_eq!(med.concepts, plain.concepts);
+        assert_eq!(med.libsize, plain.libsize);
+        assert_eq!(med.params.concept_coef, plain.params.concept_coef);
+        let m = med.mediation.as_ref().unwrap();
+        let on = m.perturbed.iter().filter(|&&v| v == 1).count();
+        assert!(on > 100 && on < 200, "{on}");
+        let (direct, pathways) = med.params.mediation.as_ref().unwrap().shares();
+        assert_eq!(pathways[2], 0.0);
+        assert!((direct + pathways.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // Counterfactuals with the cell's own concepts still replay it.
+        let cf = counterfactual(&med, &[4], med.cell_concepts(4)).unwrap();
+        assert_eq!(cf, med.cell_counts(4));
     }
 
     #[test]

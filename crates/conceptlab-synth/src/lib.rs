@@ -25,10 +25,10 @@ mod generate;
 mod params;
 mod split;
 
-pub use cells::{obs_name, to_cell_data, twins_cell_data};
-pub use config::{BenchmarkConfig, SynthConfig};
+pub use cells::{obs_name, pathway_name, to_cell_data, twins_cell_data};
+pub use config::{BenchmarkConfig, MediationConfig, SynthConfig};
 pub use corrupt::{Amount, ConceptTable, Corruption, corrupt};
 pub use error::SynthError;
-pub use generate::{SynthDataset, counterfactual, generate};
-pub use params::SynthParams;
+pub use generate::{MediatedCells, SynthDataset, counterfactual, generate};
+pub use params::{MediationParams, SynthParams};
 pub use split::{Intervention, Role, benchmark_split};

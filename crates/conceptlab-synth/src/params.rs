@@ -37,6 +37,62 @@ pub struct SynthParams {
     pub concept_covariance: Vec<f64>,
     /// Baseline log rate per gene.
     pub baseline: Vec<f64>,
+    /// The perturbation's direct effects and the pathway programs, with
+    /// [`SynthConfig::mediation`].
+    pub mediation: Option<MediationParams>,
+}
+
+/// Ground truth of the mediation option (see [`crate::MediationConfig`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediationParams {
+    /// Direct log-rate effect of the perturbation per gene (`δ`, `n_vars`).
+    pub direct: Vec<f64>,
+    /// Pathway programs (`w`, `n_pathways x n_vars`), zero off a program.
+    pub programs: Vec<f64>,
+    /// Activity shift of each pathway under the perturbation.
+    pub shifts: Vec<f64>,
+}
+
+impl MediationParams {
+    pub fn n_pathways(&self) -> usize {
+        self.shifts.len()
+    }
+
+    /// The perturbation's total log-rate effect on each gene:
+    /// `δ_g + Σ_j shift_j·w_jg` (activities are linear in the perturbation).
+    pub fn total(&self) -> Vec<f64> {
+        let f = self.direct.len();
+        (0..f)
+            .map(|g| {
+                self.direct[g]
+                    + (0..self.n_pathways())
+                        .map(|j| self.shifts[j] * self.programs[j * f + g])
+                        .sum::<f64>()
+            })
+            .collect()
+    }
+
+    /// The shares of the total effect, `(direct, per pathway)`, as the
+    /// least-squares projection of each part onto the total over genes:
+    /// `share(part) = Σ_g part_g·T_g / Σ_g T_g²`. The parts add up to the
+    /// total, so the shares sum to exactly 1 (the estimand `moa` reports).
+    pub fn shares(&self) -> (f64, Vec<f64>) {
+        let f = self.direct.len();
+        let total = self.total();
+        let norm: f64 = total.iter().map(|t| t * t).sum();
+        let project = |part: &dyn Fn(usize) -> f64| -> f64 {
+            if norm > 0.0 {
+                (0..f).map(|g| part(g) * total[g]).sum::<f64>() / norm
+            } else {
+                0.0
+            }
+        };
+        let direct = project(&|g| self.direct[g]);
+        let pathways = (0..self.n_pathways())
+            .map(|j| project(&|g| self.shifts[j] * self.programs[j * f + g]))
+            .collect();
+        (direct, pathways)
+    }
 }
 
 /// The stream parameters are drawn from; cells use streams from 1 upwards.
@@ -96,7 +152,24 @@ impl SynthParams {
                 }
             }
         }
+        // Drawn last from the parameter stream, so that data sets without
+        // the option draw exactly what they always did.
+        let mediation = config.mediation.as_ref().map(|m| {
+            let direct = normals(&mut rng, f, m.std_direct);
+            let mut programs = normals(&mut rng, m.shifts.len() * f, m.std_program);
+            for w in &mut programs {
+                if random::open_uniform(&mut rng) >= m.program_share {
+                    *w = 0.0;
+                }
+            }
+            MediationParams {
+                direct,
+                programs,
+                shifts: m.shifts.clone(),
+            }
+        });
         Self {
+            mediation,
             p_batch,
             p_tissue,
             p_celltype_in_tissue,
