@@ -6,10 +6,10 @@
 //! set uses are copied, as `f64`.
 
 use indexmap::{IndexMap, IndexSet};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2, s};
 use rand::Rng as _;
 
-use super::{Result, check_finite, invalid};
+use super::{Result, check_finite, invalid, to_csr_f32};
 use crate::random::stream_rng;
 use crate::{Matrix, SparseFormat};
 
@@ -198,31 +198,33 @@ pub fn score_gene_sets(
                 .collect();
             universe.sort_unstable();
             universe.dedup();
-            let (values, position) = gather_columns(x, &universe)?;
-            for (n, row) in values.outer_iter().enumerate() {
-                let k = row.len() as f64;
-                let mu = row.sum() / k;
-                let var = row.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / k;
-                for (p, (_, cols)) in kept.iter().enumerate() {
-                    let c = if var > 0.0 {
-                        let ss: f64 = cols
-                            .iter()
-                            .map(|&j| {
-                                let d = row[position[j]] - mu;
-                                d * d
-                            })
-                            .sum();
-                        ss / (cols.len() as f64 * var)
-                    } else {
-                        0.0
-                    };
-                    scores[(n, p)] = if unit_interval {
-                        1.0 - (-temp * c).exp()
-                    } else {
-                        c
-                    };
+            for_row_blocks(x, &universe, |start, values, position| {
+                for (i, row) in values.outer_iter().enumerate() {
+                    let n = start + i;
+                    let k = row.len() as f64;
+                    let mu = row.sum() / k;
+                    let var = row.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / k;
+                    for (p, (_, cols)) in kept.iter().enumerate() {
+                        let c = if var > 0.0 {
+                            let ss: f64 = cols
+                                .iter()
+                                .map(|&j| {
+                                    let d = row[position[j]] - mu;
+                                    d * d
+                                })
+                                .sum();
+                            ss / (cols.len() as f64 * var)
+                        } else {
+                            0.0
+                        };
+                        scores[(n, p)] = if unit_interval {
+                            1.0 - (-temp * c).exp()
+                        } else {
+                            c
+                        };
+                    }
                 }
-            }
+            })?;
         }
         SetScore::Scanpy {
             ctrl_size,
@@ -233,11 +235,23 @@ pub fn score_gene_sets(
                 return Err(invalid("n_bins", format!("{n_bins} is not at least 2")));
             }
             let cuts = expression_cuts(x, n_bins)?;
+            // Each bin's genes in column order, built once (not per set).
+            let mut bins: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+            for (g, &c) in cuts.iter().enumerate() {
+                bins.entry(c).or_default().push(g);
+            }
             let mut controls = Vec::with_capacity(kept.len());
             for (index, cols) in &kept {
                 // One stream per set (its place in the file), so that a set's
                 // controls do not depend on which other sets were scored.
-                controls.push(control_genes(cols, &cuts, ctrl_size, seed, *index as u64));
+                controls.push(control_genes(
+                    cols,
+                    &cuts,
+                    &bins,
+                    ctrl_size,
+                    seed,
+                    *index as u64,
+                ));
             }
             let mut used: Vec<usize> = kept
                 .iter()
@@ -246,8 +260,7 @@ pub fn score_gene_sets(
                 .collect();
             used.sort_unstable();
             used.dedup();
-            let (values, position) = gather_columns(x, &used)?;
-            for (p, ((_, cols), ctrl)) in kept.iter().zip(&controls).enumerate() {
+            for (p, ctrl) in controls.iter().enumerate() {
                 if ctrl.is_empty() {
                     // scanpy raises "No control genes found in any cut."
                     return Err(invalid(
@@ -255,13 +268,17 @@ pub fn score_gene_sets(
                         "no control genes in its expression bins (every gene of its bins is in the set)",
                     ));
                 }
-                for (n, row) in values.outer_iter().enumerate() {
+            }
+            for_row_blocks(x, &used, |start, values, position| {
+                for (i, row) in values.outer_iter().enumerate() {
                     let mean = |c: &[usize]| {
                         c.iter().map(|&j| row[position[j]]).sum::<f64>() / c.len() as f64
                     };
-                    scores[(n, p)] = mean(cols) - mean(ctrl);
+                    for (p, ((_, cols), ctrl)) in kept.iter().zip(&controls).enumerate() {
+                        scores[(start + i, p)] = mean(cols) - mean(ctrl);
+                    }
                 }
-            }
+            })?;
         }
     }
     Ok(SetScores {
@@ -285,41 +302,59 @@ fn shape(x: &Matrix) -> Result<(usize, usize)> {
     }
 }
 
-/// The columns `cols` (sorted, distinct) of `x` as a dense cells × |cols|
-/// `f64` array, and each column's position in it (`usize::MAX` elsewhere).
-fn gather_columns(x: &Matrix, cols: &[usize]) -> Result<(Array2<f64>, Vec<usize>)> {
+/// Rows per block of [`for_row_blocks`]: a block of a few thousand genes
+/// stays within tens of megabytes whatever the number of cells.
+const ROW_BLOCK: usize = 1024;
+
+/// Calls `f(first_row, block, position)` for consecutive blocks of rows of
+/// the columns `cols` (sorted, distinct) of `x`, as dense `f64` (only those
+/// columns, so a set file's genes never densify the whole matrix);
+/// `position[j]` is column `j`'s place in the block (`usize::MAX` outside
+/// `cols`). CSC input is converted to CSR (`f32` values) first.
+fn for_row_blocks(
+    x: &Matrix,
+    cols: &[usize],
+    mut f: impl FnMut(usize, ArrayView2<f64>, &[usize]),
+) -> Result<()> {
     let (rows, n_genes) = shape(x)?;
     let mut position = vec![usize::MAX; n_genes];
     for (k, &j) in cols.iter().enumerate() {
         position[j] = k;
     }
-    let mut out = Array2::<f64>::zeros((rows, cols.len()));
-    match x {
-        Matrix::Dense(d) => {
-            for r in 0..rows {
-                for (k, &j) in cols.iter().enumerate() {
-                    out[(r, k)] = d.data.get_f64(r * n_genes + j).unwrap_or(0.0);
-                }
-            }
+    let converted;
+    let x = match x {
+        Matrix::Sparse(s) if s.format == SparseFormat::Csc => {
+            converted = Matrix::Sparse(to_csr_f32(s)?);
+            &converted
         }
-        Matrix::Sparse(s) => {
-            for (major, w) in s.indptr.windows(2).enumerate() {
-                for i in w[0] as usize..w[1] as usize {
-                    let minor = s.indices[i] as usize;
-                    let (r, j) = match s.format {
-                        SparseFormat::Csr => (major, minor),
-                        SparseFormat::Csc => (minor, major),
-                    };
-                    let k = position[j];
-                    if k != usize::MAX {
-                        // Duplicate entries add up, as scipy sums them.
-                        out[(r, k)] += s.data.get_f64(i).unwrap_or(0.0);
+        other => other,
+    };
+    let mut block = Array2::<f64>::zeros((ROW_BLOCK.min(rows), cols.len()));
+    for start in (0..rows).step_by(ROW_BLOCK) {
+        let end = (start + ROW_BLOCK).min(rows);
+        block.fill(0.0);
+        for r in start..end {
+            let mut out = block.row_mut(r - start);
+            match x {
+                Matrix::Dense(d) => {
+                    for (k, &j) in cols.iter().enumerate() {
+                        out[k] = d.data.get_f64(r * n_genes + j).unwrap_or(0.0);
+                    }
+                }
+                Matrix::Sparse(s) => {
+                    for i in s.indptr[r] as usize..s.indptr[r + 1] as usize {
+                        let k = position[s.indices[i] as usize];
+                        if k != usize::MAX {
+                            // Duplicate entries add up, as scipy sums them.
+                            out[k] += s.data.get_f64(i).unwrap_or(0.0);
+                        }
                     }
                 }
             }
         }
+        f(start, block.slice(s![..end - start, ..]), &position);
     }
-    Ok((out, position))
+    Ok(())
 }
 
 /// Each gene's expression bin as scanpy computes it: mean over cells,
@@ -378,6 +413,7 @@ fn expression_cuts(x: &Matrix, n_bins: usize) -> Result<Vec<u64>> {
 fn control_genes(
     set: &[usize],
     cuts: &[u64],
+    bins: &std::collections::BTreeMap<u64, Vec<usize>>,
     ctrl_size: usize,
     seed: u64,
     stream: u64,
@@ -392,7 +428,7 @@ fn control_genes(
     let in_set: std::collections::HashSet<usize> = set.iter().copied().collect();
     let mut out = Vec::new();
     for cut in set_cuts {
-        let mut bin: Vec<usize> = (0..cuts.len()).filter(|&g| cuts[g] == cut).collect();
+        let mut bin = bins.get(&cut).cloned().unwrap_or_default();
         if ctrl_size < bin.len() {
             // Partial Fisher–Yates: the first ctrl_size are a uniform draw.
             for i in 0..ctrl_size {
@@ -503,8 +539,9 @@ mod tests {
     }
 
     #[test]
-    fn dense_csr_and_csc_agree() {
-        let (rows, cols) = (6, 30);
+    fn dense_csr_and_csc_agree_across_row_blocks() {
+        // More rows than one block, the last block partial.
+        let (rows, cols) = (2 * ROW_BLOCK + 5, 30);
         let v: Vec<f64> = (0..rows * cols)
             .map(|i| if i % 3 == 0 { 0.0 } else { (i % 7) as f64 })
             .collect();
@@ -566,6 +603,12 @@ mod tests {
             },
         ] {
             let d = score_gene_sets(&x, &ids(cols), &s, 1, method).unwrap();
+            if let SetScore::Reference { .. } = method {
+                // Each row's score is its own: the last row scored alone.
+                let last = dense(1, cols, v[(rows - 1) * cols..].to_vec());
+                let one = score_gene_sets(&last, &ids(cols), &s, 1, method).unwrap();
+                assert_eq!(one.scores.row(0), d.scores.row(rows - 1));
+            }
             for m in [&csr, &csc] {
                 let o = score_gene_sets(m, &ids(cols), &s, 1, method).unwrap();
                 assert_eq!(o.names, d.names);
