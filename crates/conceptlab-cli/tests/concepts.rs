@@ -160,3 +160,95 @@ fn bad_requests_are_refused_before_writing() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn reactome_ids_through_a_var_column_and_go_symbols() {
+    let dir = tempfile::tempdir().unwrap();
+    // pbmc68k with made-up Ensembl ids in var["gene_ids"].
+    let mut data = conceptlab_io::read_h5ad(pbmc()).unwrap();
+    let ids: Vec<String> = (0..data.n_vars()).map(|i| format!("ENSG{i:011}")).collect();
+    data.var
+        .insert("gene_ids", Column::Strings(ids.clone()))
+        .unwrap();
+    let input = dir.path().join("ids.h5ad");
+    conceptlab_io::write_h5ad(&data, &input, &Default::default()).unwrap();
+    let mut tsv = String::new();
+    for id in &ids[..6] {
+        tsv.push_str(&format!(
+            "{id}\tR-HSA-1\turl\tSix genes\tIEA\tHomo sapiens\n"
+        ));
+    }
+    for i in 0..6 {
+        tsv.push_str(&format!(
+            "ENSMUSG{i:011}\tR-MMU-1\turl\tSix genes\tIEA\tMus musculus\n"
+        ));
+    }
+    let reactome = dir.path().join("Ensembl2Reactome.txt");
+    std::fs::write(&reactome, tsv).unwrap();
+    let out = dir.path().join("reactome.h5ad");
+    let o = run(&[
+        "concepts",
+        p(&input),
+        "--gene-sets",
+        p(&reactome),
+        "--gene-column",
+        "gene_ids",
+        "--organism-prefix",
+        "ENSG",
+        "-o",
+        p(&out),
+    ]);
+    assert_ok(&o);
+    let scored = conceptlab_io::read_h5ad(&out).unwrap();
+    assert_eq!(obs_f64(&scored, "R-HSA-1").len(), 700);
+    assert!(!scored.obs.columns.contains_key("R-MMU-1"));
+    // Without the column, no id matches var_names.
+    let o = run(&[
+        "concepts",
+        p(&input),
+        "--gene-sets",
+        p(&reactome),
+        "-o",
+        p(&dir.path().join("none.h5ad")),
+    ]);
+    assert_bad_input(&o, &["no gene set", "--gene-column"]);
+
+    // GO: biological-process annotations with qualifier involved_in.
+    let symbols = &data.var_names()[..7];
+    let mut gaf = String::from("!gaf-version: 2.2\n");
+    for (k, s) in symbols.iter().enumerate() {
+        let (q, aspect) = if k == 6 {
+            ("enables", "F")
+        } else {
+            ("involved_in", "P")
+        };
+        gaf.push_str(&format!(
+            "UniProtKB\tP{k}\t{s}\t{q}\tGO:0000001\tPMID:1\tIDA\t\t{aspect}\t\t\tprotein\ttaxon:9606\t20240101\tUniProt\n"
+        ));
+    }
+    let go = dir.path().join("goa.gaf");
+    std::fs::write(&go, gaf).unwrap();
+    let out = dir.path().join("go.h5ad");
+    assert_ok(&run(&[
+        "-q",
+        "concepts",
+        p(&input),
+        "--gene-sets",
+        p(&go),
+        "--method",
+        "scanpy",
+        "--prefix",
+        "go_",
+        "-o",
+        p(&out),
+    ]));
+    let scored = conceptlab_io::read_h5ad(&out).unwrap();
+    let Some(UnsValue::Mapping(rec)) = scored.uns.get("conceptlab_gene_sets_go") else {
+        panic!("no record");
+    };
+    assert_eq!(
+        rec.get("shared_genes").map(UnsValue::describe),
+        Some("int64[1]".to_owned())
+    );
+    assert_eq!(obs_f64(&scored, "go_GO:0000001").len(), 700);
+}
