@@ -65,6 +65,19 @@ pub fn run(args: &ConceptsArgs, settings: &Settings) -> Result<()> {
             )
         })?,
     };
+    // The scores and their obs columns are cells x sets f64 each: refused
+    // before scoring when the machine cannot hold them (GO has ~15,000 sets).
+    let known: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let scored = sets
+        .iter()
+        .filter(|(_, genes)| genes.iter().filter(|g| known.contains(*g)).count() >= args.min_genes)
+        .count();
+    conceptlab_fs::memory::check(
+        (data.n_obs() as u64)
+            .checked_mul(scored as u64)
+            .and_then(|v| v.checked_mul(16)),
+        &format!("scores of {scored} gene sets x {} cells", data.n_obs()),
+    )?;
     let scores = score_gene_sets(x, &ids, &sets, args.min_genes, method)
         .map_err(|e| user_error!("{}: {e}", args.data.display()))?;
     if scores.names.is_empty() {
