@@ -121,6 +121,19 @@ pub enum Command {
     /// counts refuses a matrix that looks transformed since (negative, or
     /// fractional outside cells an edit changed). Never overwrites its input.
     Edit(EditArgs),
+    /// Mechanism of action: split a perturbation's predicted effect on the
+    /// selected cells into a direct part and the parts mediated by pathway
+    /// (soft) concepts, by joint edits of a bottleneck model (scCBGM).
+    ///
+    /// Total: the perturbation set and every pathway moved to its perturbed
+    /// level (by default its mean among the cells carrying the perturbation,
+    /// --reference narrows them, --levels gives them); direct: the pathways
+    /// held at the cells' own levels; mediated by a pathway: the
+    /// perturbation set and only that pathway moved. Each part's share is its
+    /// projection onto the total over the model's genes (the shares, with the
+    /// interaction of the pathways, sum to 1). See docs of
+    /// conceptlab_models::moa for the estimand and its assumptions.
+    Moa(MoaArgs),
     /// Run the whole method on built-in synthetic data: generate cells with
     /// exact counterfactuals, train scCBGM without one (cell type, concept)
     /// combination, edit that combination and print the error against the
@@ -314,6 +327,40 @@ pub struct ConceptsArgs {
     /// Replace OUTPUT if it exists; also replace obs columns of the same name.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MoaArgs {
+    /// Cells (.h5ad), with the genes the model was trained on and the
+    /// pathway columns in obs.
+    pub data: PathBuf,
+    /// Model directory written by `fit` (an scCBGM with the perturbation as a
+    /// hard concept and the pathways as --soft ones).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The perturbation, as hard-concept obs column=value (e.g. stim=stim).
+    #[arg(long)]
+    pub perturb: String,
+    /// Pathway soft-concept obs columns, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub pathways: Vec<String>,
+    /// Analyse only cells whose obs column equals the value; repeatable.
+    #[arg(long = "where")]
+    pub r#where: Vec<String>,
+    /// Average the perturbed pathway levels only over perturbed cells that
+    /// also match column=value (e.g. the same cell type); repeatable.
+    #[arg(long)]
+    pub reference: Vec<String>,
+    /// Perturbed pathway levels, one per pathway in obs units, comma-separated
+    /// (instead of the reference cells' means).
+    #[arg(long, value_delimiter = ',')]
+    pub levels: Option<Vec<String>>,
+    /// Genes listed by largest total effect.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print JSON (shares, levels, every gene's effects) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,7 +20,7 @@ use crate::settings::Settings;
 /// otherwise it belongs to the value, so a category such as `T, CD4`
 /// can be named (`--where "cell_type=T, CD4"`). A column named twice is
 /// refused: one of the two values would be silently ignored.
-fn assignments(raw: &[String], flag: &str) -> Result<Vec<(String, String)>> {
+pub(super) fn assignments(raw: &[String], flag: &str) -> Result<Vec<(String, String)>> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for arg in raw {
         let mut current: Option<(String, String)> = None;

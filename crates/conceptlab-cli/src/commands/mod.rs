@@ -8,6 +8,7 @@ mod encode;
 mod evaluate;
 mod fit;
 mod inspect;
+mod moa;
 mod models;
 mod outputs;
 mod synth;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Encode(args) => encode::run(&args, &settings),
         Command::Concepts(args) => concepts::run(&args, &settings),
         Command::Edit(args) => edit::run(&args, &settings),
+        Command::Moa(args) => moa::run(&args),
         Command::Demo(args) => demo::run(&args, &settings),
         Command::Models => models::run(),
         Command::Config => crate::output::emit(&settings::to_toml(&settings)?),
