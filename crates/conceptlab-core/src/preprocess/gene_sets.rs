@@ -357,7 +357,8 @@ fn for_row_blocks(
     Ok(())
 }
 
-/// Each gene's expression bin as scanpy computes it: mean over cells,
+/// Each gene's expression bin as scanpy computes it: mean over cells (as
+/// numpy computes it: float32 for dense float32 data, float64 otherwise),
 /// `rank(method="min") // round(n_genes / (n_bins − 1))` (numpy rounds half
 /// to even). When that divisor is 0 (fewer than about n_bins/2 genes),
 /// pandas divides by zero and every gene lands in the same (infinite) cut;
@@ -385,7 +386,25 @@ fn expression_cuts(x: &Matrix, n_bins: usize) -> Result<Vec<u64>> {
             }
         }
     }
-    let means: Vec<f64> = sums.iter().map(|s| s / rows.max(1) as f64).collect();
+    let mut means: Vec<f64> = sums.iter().map(|s| s / rows.max(1) as f64).collect();
+    if let Matrix::Dense(d) = x
+        && let crate::NumVec::F32(v) = &d.data
+    {
+        // numpy averages a dense float32 matrix over cells in float32 (row
+        // after row, then one division in float64 rounded back), and the
+        // ranks see those float32 means: genes whose means differ by less
+        // than float32 rounding would otherwise land in other bins.
+        let mut acc = vec![0.0f32; n_genes];
+        for row in v.chunks_exact(n_genes.max(1)) {
+            for (a, &x) in acc.iter_mut().zip(row) {
+                *a += x;
+            }
+        }
+        means = acc
+            .iter()
+            .map(|&a| (f64::from(a) / rows.max(1) as f64) as f32 as f64)
+            .collect();
+    }
     let n_items = (n_genes as f64 / (n_bins - 1) as f64).round_ties_even() as u64;
     let mut order: Vec<usize> = (0..n_genes).collect();
     order.sort_by(|&a, &b| means[a].total_cmp(&means[b]));
@@ -626,6 +645,15 @@ mod tests {
         assert_eq!(expression_cuts(&x, 3).unwrap(), vec![0, 0, 1, 1, 1, 2]);
         // 6 / 24 rounds to 0: one bin.
         assert_eq!(expression_cuts(&x, 25).unwrap(), vec![0; 6]);
+    }
+
+    #[test]
+    fn float32_means_are_numpys() {
+        // Gene 0: 1e8 + 1 rounds to 1e8 in float32, so numpy's mean is 0,
+        // below gene 1's 0.1 (in float64 it would be 1/3, above).
+        let v = vec![1e8f32, 0.1, 1.0, 0.1, -1e8, 0.1];
+        let x = Matrix::Dense(DenseArray::new(vec![3, 2], NumVec::F32(v)).unwrap());
+        assert_eq!(expression_cuts(&x, 3).unwrap(), vec![1, 2]);
     }
 
     #[test]
