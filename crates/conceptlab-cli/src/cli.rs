@@ -316,8 +316,12 @@ pub struct ConceptsArgs {
     #[arg(long)]
     pub organism_prefix: Option<String>,
     /// Read this layer instead of X.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "raw")]
     pub layer: Option<String>,
+    /// Score .raw (raw.X, genes of raw.var) instead of X, as scanpy's
+    /// score_genes does by default when .raw exists (use_raw=None).
+    #[arg(long)]
+    pub raw: bool,
     /// Prefix of the obs columns written (column = PREFIX + set name).
     #[arg(long, default_value = "")]
     pub prefix: String,

@@ -71,6 +71,21 @@ fn reference_scores_are_written_with_a_record() {
     assert_eq!(data.x, input.x);
     assert_eq!(data.obs.columns.len(), input.obs.columns.len() + 3);
 
+    assert_eq!(rec.get("matrix"), Some(&UnsValue::String("X".into())));
+
+    // --raw scores raw.X (pbmc68k's log-normalised 765 genes), as scanpy does
+    // by default when .raw exists.
+    let raw = dir.path().join("raw.h5ad");
+    assert_ok(&concepts(&raw, &["-q", "--raw"]));
+    let r = conceptlab_io::read_h5ad(&raw).unwrap();
+    let Some(UnsValue::Mapping(rec)) = r.uns.get("conceptlab_gene_sets") else {
+        panic!("no uns record");
+    };
+    assert_eq!(rec.get("matrix"), Some(&UnsValue::String("raw/X".into())));
+    let raw_x = &input.raw.as_ref().unwrap();
+    let want = score_gene_sets(&raw_x.x, &raw_x.var.index, &sets, 5, method).unwrap();
+    assert_eq!(obs_f64(&r, "MYELOID"), want.scores.column(2).to_vec());
+
     // Unit interval: 1 − exp(−temp·C).
     let unit = dir.path().join("unit.h5ad");
     assert_ok(&concepts(&unit, &["--unit-interval", "--temp", "0.5"]));
@@ -128,6 +143,8 @@ fn bad_requests_are_refused_before_writing() {
         &concepts(&out, &["--method", "scanpy", "--unit-interval"]),
         &["--unit-interval"],
     );
+    let o = concepts(&out, &["--raw", "--layer", "counts"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let bad = dir.path().join("bad.gmt");
     std::fs::write(&bad, "A\td\tCD3E\nB\n").unwrap();
     let data = pbmc();

@@ -53,18 +53,28 @@ pub fn run(args: &ConceptsArgs, settings: &Settings) -> Result<()> {
     }
     let sets = read_gene_sets(&args.gene_sets, format, args.organism_prefix.as_deref())?;
     let mut data = read_h5ad(&args.data)?;
-    let ids = gene_ids(&data.var, args.gene_column.as_deref())
-        .map_err(|e| user_error!("{}: {e}", args.data.display()))?;
-    let x = match &args.layer {
-        None => &data.x,
-        Some(layer) => data.layers.get(layer).ok_or_else(|| {
-            user_error!(
-                "{}: no layer `{layer}`; layers: {}",
-                args.data.display(),
-                data.layers.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
-        })?,
+    let (x, var) = match (&args.layer, &data.raw) {
+        (Some(layer), _) => (
+            data.layers.get(layer).ok_or_else(|| {
+                user_error!(
+                    "{}: no layer `{layer}`; layers: {}",
+                    args.data.display(),
+                    data.layers.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?,
+            &data.var,
+        ),
+        (None, Some(raw)) if args.raw => (&raw.x, &raw.var),
+        (None, None) if args.raw => {
+            return Err(user_error!(
+                "{}: --raw: the file has no .raw",
+                args.data.display()
+            ));
+        }
+        (None, _) => (&data.x, &data.var),
     };
+    let ids = gene_ids(var, args.gene_column.as_deref())
+        .map_err(|e| user_error!("{}: {e}", args.data.display()))?;
     // The scores and their obs columns are cells x sets f64 each: refused
     // before scoring when the machine cannot hold them (GO has ~15,000 sets).
     let known: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
@@ -226,6 +236,12 @@ fn record(
             UnsValue::Array(DenseArray::scalar(NumVec::F64(vec![args.temp]))?),
         );
     }
+    let matrix = match &args.layer {
+        Some(layer) => format!("layers/{layer}"),
+        None if args.raw => "raw/X".to_owned(),
+        None => "X".to_owned(),
+    };
+    m.insert("matrix".into(), text(&matrix));
     m.insert(
         "gene_column".into(),
         text(args.gene_column.as_deref().unwrap_or("var_names")),
