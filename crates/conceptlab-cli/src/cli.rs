@@ -362,6 +362,12 @@ pub struct MoaArgs {
     /// Genes listed by largest total effect.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// Also draw the shares as an SVG bar chart here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Replace the plot file if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Print JSON (shares, levels, every gene's effects) instead of the table.
     #[arg(long)]
     pub json: bool,

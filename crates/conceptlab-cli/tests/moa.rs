@@ -104,6 +104,28 @@ fn table_and_json_report_shares_that_sum_to_one() {
     let mut wrong = base.to_vec();
     wrong[6] = "nope=1";
     assert_bad_input(&run(&wrong), &["nope"]);
+
+    // The plot: one bar per part, well-formed SVG, claimed like any output.
+    let plot = dir.path().join("shares.svg");
+    let mut plotted = base.to_vec();
+    plotted.extend(["--plot", p(&plot)]);
+    assert_ok(&run(&plotted));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<rect").count(), 1 + 5, "{svg}");
+    for part in [
+        "direct",
+        "pathway_0",
+        "pathway_1",
+        "pathway_2",
+        "interaction",
+    ] {
+        assert!(svg.contains(&format!(">{part}</text>")), "{part}: {svg}");
+    }
+    assert_bad_input(&run(&plotted), &["already exists"]);
+    let mut onto_data = base.to_vec();
+    onto_data.extend(["--plot", data.as_str(), "--force"]);
+    assert_bad_input(&run(&onto_data), &["input"]);
 }
 
 #[test]
@@ -121,4 +143,74 @@ fn a_model_without_a_bottleneck_is_refused() {
         "pathway_0",
     ]);
     assert_bad_input(&o, &["concept-bottleneck"]);
+}
+
+/// docs/pathways.md's worked example, and what the page says of it: the
+/// identity programs carry a real part of "B cells as monocytes", the
+/// interferon control carries none.
+#[test]
+fn the_worked_example_on_pbmc68k_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let (scored, model) = (dir.path().join("scored.h5ad"), dir.path().join("model"));
+    assert_ok(&run(&[
+        "-q",
+        "concepts",
+        p(&root.join("data/pbmc68k_reduced.h5ad")),
+        "--gene-sets",
+        p(&root.join("data/gene_sets/pbmc_example.gmt")),
+        "--raw",
+        "--prefix",
+        "gs_",
+        "-o",
+        p(&scored),
+    ]));
+    let pathways = "gs_MONOCYTE_IDENTITY,gs_B_CELL_IDENTITY,gs_INTERFERON_RESPONSE";
+    assert_ok(&run(&[
+        "-q",
+        "--seed",
+        "0",
+        "--override",
+        "model.sccbgm.orthogonality_hp=5",
+        "--override",
+        "preprocess.normalize=never",
+        "fit",
+        p(&scored),
+        "--concepts",
+        "bulk_labels",
+        "--soft",
+        pathways,
+        "-o",
+        p(&model),
+    ]));
+    let o = run(&[
+        "moa",
+        p(&scored),
+        "--model",
+        p(&model),
+        "--perturb",
+        "bulk_labels=CD14+ Monocyte",
+        "--where",
+        "bulk_labels=CD19+ B",
+        "--pathways",
+        pathways,
+        "--json",
+    ]);
+    assert_ok(&o);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let share = |name: &str| {
+        json["pathways"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["share"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(json["n_cells"], 95);
+    assert!(share("gs_MONOCYTE_IDENTITY") > 0.1, "{json}");
+    assert!(share("gs_B_CELL_IDENTITY") > 0.1, "{json}");
+    assert!(share("gs_INTERFERON_RESPONSE").abs() < 0.05, "{json}");
+    assert!(json["direct_share"].as_f64().unwrap() > 0.1, "{json}");
 }

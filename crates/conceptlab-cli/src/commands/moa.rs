@@ -12,10 +12,22 @@ use serde_json::json;
 
 use super::data_error;
 use super::edit::assignments;
+use super::outputs::claim_file;
 use crate::cli::MoaArgs;
 use crate::exit::user_error;
 
 pub fn run(args: &MoaArgs) -> Result<()> {
+    let _lock = args
+        .plot
+        .as_deref()
+        .map(|plot| {
+            claim_file(
+                plot,
+                args.force,
+                &[args.data.as_path(), args.model.as_path()],
+            )
+        })
+        .transpose()?;
     let mut perturb = assignments(std::slice::from_ref(&args.perturb), "--perturb")?;
     if perturb.len() != 1 {
         return Err(user_error!(
@@ -55,6 +67,16 @@ pub fn run(args: &MoaArgs) -> Result<()> {
     let loaded = checkpoint::load(&args.model)?;
     let data = read_h5ad(&args.data)?;
     let result = moa::analyse(&loaded, &data, &spec).map_err(data_error(&args.data))?;
+    if let Some(plot) = &args.plot {
+        let title = format!(
+            "{}={}: shares of the predicted effect on {} cells",
+            spec.perturb.0, spec.perturb.1, result.n_cells
+        );
+        conceptlab_fs::write_atomic(
+            plot,
+            super::moa_plot::shares_svg(&result, &title).as_bytes(),
+        )?;
+    }
     let text = if args.json {
         serde_json::to_string_pretty(&to_json(&result, &spec, args.top))?
     } else {
@@ -129,7 +151,7 @@ fn table(m: &Moa, spec: &MoaSpec, top: usize) -> String {
     let _ = writeln!(out, "{:<24} {:>8.3}", "interaction", m.interaction_share);
     let _ = writeln!(
         out,
-        "\ntop genes by |total effect| (log-normalised expression):"
+        "\ntop genes by |total effect| (on the scale of the model's expression: log-normalised when it normalised counts):"
     );
     let mut header = format!("{:<20} {:>9} {:>9}", "gene", "total", "direct");
     for p in &m.pathways {

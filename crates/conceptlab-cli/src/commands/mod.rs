@@ -9,6 +9,7 @@ mod evaluate;
 mod fit;
 mod inspect;
 mod moa;
+mod moa_plot;
 mod models;
 mod outputs;
 mod synth;
