@@ -154,13 +154,23 @@ pub fn score_gene_sets(
     for (j, id) in gene_ids.iter().enumerate() {
         column.entry(id.as_str()).or_insert(j);
     }
+    // Ensembl ids match across releases: `ENSG00000141510.17` is
+    // `ENSG00000141510` (exact ids win where both exist).
+    for (j, id) in gene_ids.iter().enumerate() {
+        column.entry(unversioned(id)).or_insert(j);
+    }
     // Columns of each set's genes in the data, in set order.
     let members: Vec<(&str, usize, Vec<usize>)> = sets
         .iter()
         .map(|(name, genes)| {
             let cols = genes
                 .iter()
-                .filter_map(|g| column.get(g).copied())
+                .filter_map(|g| {
+                    column
+                        .get(g)
+                        .or_else(|| column.get(unversioned(g)))
+                        .copied()
+                })
                 .collect();
             (name, genes.len(), cols)
         })
@@ -287,6 +297,22 @@ pub fn score_gene_sets(
         scores,
         skipped,
     })
+}
+
+/// An Ensembl id without its version suffix (`ENSMUSG00000000001.3` →
+/// `ENSMUSG00000000001`);
+/// any other name as it is.
+fn unversioned(id: &str) -> &str {
+    match id.rsplit_once('.') {
+        Some((stem, version))
+            if stem.starts_with("ENS")
+                && !version.is_empty()
+                && version.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            stem
+        }
+        _ => id,
+    }
 }
 
 fn shape(x: &Matrix) -> Result<(usize, usize)> {
@@ -485,6 +511,30 @@ mod tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn ensembl_versions_do_not_stop_a_match() {
+        assert_eq!(unversioned("ENSG00000141510.17"), "ENSG00000141510");
+        assert_eq!(unversioned("ENSG00000141510"), "ENSG00000141510");
+        assert_eq!(unversioned("HLA-DQA1"), "HLA-DQA1");
+        assert_eq!(unversioned("RP11-34P13.7"), "RP11-34P13.7");
+        assert_eq!(unversioned("ENSG1.x"), "ENSG1.x");
+        let x = dense(3, 3, vec![1.0, 2.0, 3.0, 4.0, 0.0, 1.0, 2.0, 2.0, 5.0]);
+        let data_ids: Vec<String> = ["ENSG1.2", "ENSG2.7", "ENSG3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let versioned = sets(&[("s", &["ENSG1", "ENSG2.9", "ENSG3.1"])]);
+        let plain = sets(&[("s", &["ENSG1.2", "ENSG2.7", "ENSG3"])]);
+        let method = SetScore::Reference {
+            unit_interval: false,
+            temp: 1.0,
+        };
+        let a = score_gene_sets(&x, &data_ids, &versioned, 1, method).unwrap();
+        let b = score_gene_sets(&x, &data_ids, &plain, 1, method).unwrap();
+        assert_eq!(a.shared, vec![3]);
+        assert_eq!(a.scores, b.scores);
     }
 
     #[test]
