@@ -212,5 +212,16 @@ fn the_worked_example_on_pbmc68k_holds() {
     assert!(share("gs_MONOCYTE_IDENTITY") > 0.1, "{json}");
     assert!(share("gs_B_CELL_IDENTITY") > 0.1, "{json}");
     assert!(share("gs_INTERFERON_RESPONSE").abs() < 0.05, "{json}");
+    // Assumption 4's linear check: the unknown code explains little of
+    // each pathway under the raised orthogonality weight.
+    for p in json["pathways"].as_array().unwrap() {
+        let r2 = p["in_unknown_adjusted_r2"].as_f64().unwrap();
+        assert!(r2 < moa_warn(), "{p}");
+    }
     assert!(json["direct_share"].as_f64().unwrap() > 0.1, "{json}");
+}
+
+/// `moa`'s warning threshold (conceptlab_models::moa::WARN_R2).
+fn moa_warn() -> f64 {
+    conceptlab_models::moa::WARN_R2
 }

@@ -109,6 +109,11 @@ pub struct PathwayEffect {
     pub mediated: Array1<f32>,
     /// `share(M_j)`.
     pub share: f64,
+    /// Adjusted R² of the pathway's annotated level on the unknown code
+    /// over every annotated cell (the check of assumption 4; above
+    /// [`WARN_R2`] the mediated share is likely understated). None where
+    /// too few cells or no variation make it meaningless.
+    pub in_unknown: Option<f64>,
 }
 
 /// The decomposition of the perturbation's effect on the selected cells.
@@ -277,6 +282,10 @@ pub fn analyse(loaded: &Loaded, data: &CellData, spec: &MoaSpec) -> Result<Moa, 
     let pre = &meta.preprocessing;
     let features = pre.transform(matrix)?;
     let source = features.select(Axis(0), &rows);
+    let unknown = match loaded.model.as_concept_model() {
+        Some(model) => Some(model.encode(features.view())?.unknown),
+        None => None,
+    };
     let n = rows.len();
     let k = meta.dims.n_concepts();
     // The cells' own levels are their annotations: a bottleneck encoder's
@@ -350,7 +359,17 @@ pub fn analyse(loaded: &Loaded, data: &CellData, spec: &MoaSpec) -> Result<Moa, 
             .filter(|&i| own_observed[[i, j]] > 0.0)
             .map(|i| own_values[[i, j]])
             .collect();
+        let in_unknown = unknown.as_ref().and_then(|u| {
+            let keep: Vec<bool> = concepts
+                .observed
+                .column(j)
+                .iter()
+                .map(|&o| o > 0.0)
+                .collect();
+            leakage::explained(u.view(), concepts.values.column(j), &keep)
+        });
         pathways.push(PathwayEffect {
+            in_unknown,
             name: spec.pathways[m].clone(),
             own_level: annotated.iter().map(|&v| f64::from(v)).sum::<f64>()
                 / annotated.len().max(1) as f64,
@@ -378,5 +397,8 @@ pub fn analyse(loaded: &Loaded, data: &CellData, spec: &MoaSpec) -> Result<Moa, 
     })
 }
 
+mod leakage;
 #[cfg(test)]
 mod tests;
+
+pub use leakage::WARN_R2;

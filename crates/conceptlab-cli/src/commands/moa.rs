@@ -67,6 +67,17 @@ pub fn run(args: &MoaArgs) -> Result<()> {
     let loaded = checkpoint::load(&args.model)?;
     let data = read_h5ad(&args.data)?;
     let result = moa::analyse(&loaded, &data, &spec).map_err(data_error(&args.data))?;
+    for p in &result.pathways {
+        if let Some(r2) = p.in_unknown.filter(|&r| r > moa::WARN_R2) {
+            tracing::warn!(
+                "{}: the unknown code predicts `{}` (adjusted R² {r2:.2}), so the decoder can read \
+                 the pathway from it and its mediated share is likely understated; refit with a \
+                 higher model.sccbgm.orthogonality_hp (docs/pathways.md)",
+                args.model.display(),
+                p.name
+            );
+        }
+    }
     if let Some(plot) = &args.plot {
         let title = format!(
             "{}={}: shares of the predicted effect on {} cells",
@@ -113,6 +124,7 @@ fn to_json(m: &Moa, spec: &MoaSpec, top: usize) -> serde_json::Value {
             "share": p.share,
             "own_level": p.own_level,
             "perturbed_level": p.perturbed_level,
+            "in_unknown_adjusted_r2": p.in_unknown,
         })).collect::<Vec<_>>(),
         "top_genes": m.top_genes(top).into_iter().map(per_gene).collect::<Vec<_>>(),
         "genes": (0..m.genes.len()).map(per_gene).collect::<Vec<_>>(),
@@ -137,15 +149,16 @@ fn table(m: &Moa, spec: &MoaSpec, top: usize) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<24} {:>8} {:>10} {:>10}",
-        "part", "share", "own", "perturbed"
+        "{:<24} {:>8} {:>10} {:>10} {:>12}",
+        "part", "share", "own", "perturbed", "R2 from u"
     );
     let _ = writeln!(out, "{:<24} {:>8.3}", "direct", m.direct_share);
     for p in &m.pathways {
+        let r2 = p.in_unknown.map_or("-".to_string(), |r| format!("{r:.2}"));
         let _ = writeln!(
             out,
-            "{:<24} {:>8.3} {:>10.3} {:>10.3}",
-            p.name, p.share, p.own_level, p.perturbed_level
+            "{:<24} {:>8.3} {:>10.3} {:>10.3} {:>12}",
+            p.name, p.share, p.own_level, p.perturbed_level, r2
         );
     }
     let _ = writeln!(out, "{:<24} {:>8.3}", "interaction", m.interaction_share);
