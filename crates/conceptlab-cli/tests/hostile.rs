@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{assert_bad_input, assert_ok, p, pbmc, run, stderr, stdout};
 
@@ -84,11 +84,7 @@ fn absurd_sizes_are_refused_before_anything_is_allocated() {
 
 #[test]
 fn counts_are_bounded_with_the_key_named() {
-    let started = Instant::now();
     assert_bad_input(&run(&["--threads", "100000", "config"]), &["threads"]);
-    // Refused before any thread was spawned: far below the minute 100,000
-    // threads took (a bound, not a benchmark).
-    assert!(started.elapsed() < Duration::from_secs(20));
     for (key, fragment) in [
         ("train.max_epochs=10000000000000000000", "train.max_epochs"),
         ("train.batch_size=100000000000", "batch_size"),
@@ -117,9 +113,7 @@ fn flow_arguments_are_checked_before_any_work() {
             "rtol",
         ),
     ] {
-        let started = Instant::now();
         assert_bad_input(&run(&args), &[fragment]);
-        assert!(started.elapsed() < Duration::from_secs(20), "{args:?}");
     }
     let data = small_synth(dir.path());
     let model = copy_model(&data, dir.path());
@@ -352,10 +346,9 @@ fn fifos_and_directories_are_not_inputs() {
     let fifo = dir.path().join("cells.h5ad");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
     if made.map(|s| s.success()).unwrap_or(false) {
-        let started = Instant::now();
+        // Before the fix this blocked forever in open(2).
         let o = run(&["inspect", p(&fifo)]);
         assert_bad_input(&o, &["FIFO"]);
-        assert!(started.elapsed() < Duration::from_secs(20));
     }
     assert_bad_input(&run(&["inspect", p(dir.path())]), &["directory"]);
 }

@@ -50,23 +50,26 @@ fn hard_and_soft_concepts_are_edited_together_with_a_group_level() {
         .collect();
     let level = in_s.iter().sum::<f64>() / in_s.len() as f64;
 
-    let out = dir.path().join("joint.h5ad");
-    assert_ok(&run(&[
-        "-q",
-        "edit",
-        p(&pbmc()),
-        "--model",
-        p(&model),
-        "--set",
-        "phase=S",
-        "--set",
-        "S_score=from:phase=S",
-        "--where",
-        "bulk_labels=CD19+ B",
-        "-o",
-        p(&out),
-    ]));
-    let edited = conceptlab_io::read_h5ad(&out).unwrap();
+    // The B cells put into S phase, with the S score `level` takes.
+    let edit_b_cells = |level: &str, out: &Path| {
+        assert_ok(&run(&[
+            "-q",
+            "edit",
+            p(&pbmc()),
+            "--model",
+            p(&model),
+            "--set",
+            "phase=S",
+            "--set",
+            &format!("S_score={level}"),
+            "--where",
+            "bulk_labels=CD19+ B",
+            "-o",
+            p(out),
+        ]));
+        conceptlab_io::read_h5ad(out).unwrap()
+    };
+    let edited = edit_b_cells("from:phase=S", &dir.path().join("joint.h5ad"));
     let marks = match &edited.obs.columns["conceptlab_edited"] {
         Column::Numeric(v) => v.to_f64(),
         other => panic!("{other:?}"),
@@ -89,23 +92,7 @@ fn hard_and_soft_concepts_are_edited_together_with_a_group_level() {
     assert_eq!(n, 95);
 
     // The same edit with the level given by hand gives the same cells.
-    let by_hand = dir.path().join("by_hand.h5ad");
-    assert_ok(&run(&[
-        "-q",
-        "edit",
-        p(&pbmc()),
-        "--model",
-        p(&model),
-        "--set",
-        "phase=S",
-        "--set",
-        &format!("S_score={level}"),
-        "--where",
-        "bulk_labels=CD19+ B",
-        "-o",
-        p(&by_hand),
-    ]));
-    let by_hand = conceptlab_io::read_h5ad(&by_hand).unwrap();
+    let by_hand = edit_b_cells(&level.to_string(), &dir.path().join("by_hand.h5ad"));
     assert_eq!(by_hand.x, edited.x);
 }
 

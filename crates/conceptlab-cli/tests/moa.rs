@@ -216,12 +216,7 @@ fn the_worked_example_on_pbmc68k_holds() {
     // each pathway under the raised orthogonality weight.
     for p in json["pathways"].as_array().unwrap() {
         let r2 = p["in_unknown_adjusted_r2"].as_f64().unwrap();
-        assert!(r2 < moa_warn(), "{p}");
+        assert!(r2 < conceptlab_models::moa::WARN_R2, "{p}");
     }
     assert!(json["direct_share"].as_f64().unwrap() > 0.1, "{json}");
-}
-
-/// `moa`'s warning threshold (conceptlab_models::moa::WARN_R2).
-fn moa_warn() -> f64 {
-    conceptlab_models::moa::WARN_R2
 }
