@@ -130,6 +130,7 @@ mod tests {
             concept_auroc: auroc,
             target_auroc: None,
             flow: None,
+            timings: Vec::new(),
             epochs: 1,
             best_epoch: 0,
             train_seconds: 0.1,

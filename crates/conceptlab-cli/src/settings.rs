@@ -103,6 +103,7 @@ impl Settings {
             model: self.model.config(conceptlab_models::ModelKind::ScCbgm),
             train: self.train.clone(),
             flow: None,
+            baselines: Vec::new(),
             seed: self.seed,
         }
     }
