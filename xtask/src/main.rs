@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask <task>`. Nothing in the product depends on this crate.
 
+mod baselines;
 mod bench_eval;
 mod bench_io;
 mod bench_synth;
@@ -47,6 +48,9 @@ enum Task {
     /// The flow-matching benchmark: CBM-FM against scCBGM and vanilla FM over
     /// seeds, with the ODE solver study.
     FlowStudy(flow_study::Args),
+    /// Every registry model on synthetic_1 (each held-out combination, several
+    /// seeds) against the exact counterfactual twins: the baselines table.
+    Baselines(baselines::Args),
     /// Fuzz the .h5ad reader: read mutated copies of small Python-written
     /// files and fail on any panic, hang or oversized allocation.
     Fuzz(fuzz::Args),
@@ -67,6 +71,7 @@ fn main() -> Result<()> {
         Task::BenchSynthRun(args) => bench_synth::run_one(&args),
         Task::Robustness(args) => robustness::run(&args),
         Task::FlowStudy(args) => flow_study::run(&args),
+        Task::Baselines(args) => baselines::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::BenchTrain(args) => bench_train::run(&args),
         Task::BenchTrainRun(args) => bench_train::run_one(&args),
