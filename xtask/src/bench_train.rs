@@ -3,8 +3,10 @@
 //! latent 128, batch 128) and its synthetic one (hidden 128, 2 layers,
 //! latent 64, batch 512), on 1 and 2 threads, next to the same model in
 //! PyTorch on CPU (`scripts/python/bench_sccbgm_torch.py`) measured in the
-//! same run. Each measurement runs in a fresh child process. Writes
-//! `results/bench-train.json`.
+//! same run; and each neural baseline (`kind:NAME`: the registry's default
+//! configuration, trained through the registry) next to its reference network
+//! in PyTorch (`scripts/python/bench_baselines_torch.py`). Each measurement
+//! runs in a fresh child process. Writes `results/bench-train.json`.
 
 use std::process::Command;
 use std::time::Instant;
@@ -32,8 +34,10 @@ pub struct Args {
     #[arg(long, default_value = "/work/venv-torch/bin/python")]
     python: String,
     /// Which measurements: scCBGM `real` and `synthetic` training, CBM-FM
-    /// `flow` training and `flow-edit`. Rows of others already in the
-    /// results file are kept.
+    /// `flow` training and `flow-edit`, and `kind:NAME` for the registry's
+    /// default configuration of model NAME (the neural baselines: `kind:cbgm`,
+    /// `kind:sccvae`, `kind:scgen`, `kind:trvae`, `kind:conceptflow`,
+    /// `kind:raw-fm`). Rows of others already in the results file are kept.
     #[arg(
         long,
         value_delimiter = ',',
@@ -72,6 +76,52 @@ fn random_data(cells: usize, features: usize, concepts: usize) -> Result<Concept
     });
     let observed = Array2::ones((cells, concepts));
     Ok(ConceptData::new(x, c, observed, concepts)?)
+}
+
+/// Batch sizes of the neural baselines in the reference's configurations
+/// (`kind:NAME` measurements train the registry's default configuration of
+/// NAME at this batch size).
+const BASELINE_BATCH: &[(&str, usize)] = &[
+    ("cbgm", 128),
+    ("sccvae", 128),
+    ("scgen", 128),
+    ("trvae", 512),
+    ("conceptflow", 128),
+    ("raw-fm", 128),
+];
+
+/// The registry's default configuration of `name`, trained for `steps`
+/// batches through the registry (the path `fit --model-type` takes), on
+/// random data with 128 features and 10 hard concepts.
+fn run_kind(name: &str, args: &RunArgs) -> Result<()> {
+    let entry = conceptlab_models::registry::lookup(name)?;
+    let config = conceptlab_models::ModelSettings::default().config(entry.kind);
+    let batch = BASELINE_BATCH
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(128, |(_, b)| *b);
+    let train = TrainConfig {
+        batch_size: batch,
+        max_epochs: 1,
+        validation_fraction: 0.0,
+        min_steps_per_epoch: 1,
+        ..TrainConfig::default()
+    };
+    let fit = |data: &ConceptData, seed: u64| {
+        conceptlab_models::registry::fit(&config, data, &train, seed, &mut |_| {})
+    };
+    fit(&random_data(batch * args.warmup.max(1), 128, 10)?, 0)?;
+    let data = random_data(batch * args.steps, 128, 10)?;
+    let start = Instant::now();
+    let fitted = fit(&data, 1)?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads,
+               "n_params": fitted.model.n_parameters(), "batch": batch, "steps": args.steps,
+               "seconds": seconds, "cells_per_s": (batch * args.steps) as f64 / seconds})
+    );
+    Ok(())
 }
 
 /// Cells edited in the flow-edit measurement, and Euler steps each way.
@@ -146,6 +196,9 @@ pub fn run_one(args: &RunArgs) -> Result<()> {
     if args.config.starts_with("flow") {
         return run_flow(args);
     }
+    if let Some(name) = args.config.strip_prefix("kind:") {
+        return run_kind(name, args);
+    }
     let (config, k, batch, lr) = configuration(&args.config)?;
     let dims = Dims {
         input_dim: 128,
@@ -201,8 +254,14 @@ pub fn run(args: &Args) -> Result<()> {
                 serde_json::Value::Null
             } else {
                 let mut cmd = Command::new(&args.python);
-                cmd.arg(root.join("scripts/python/bench_sccbgm_torch.py"));
+                if let Some(name) = config.strip_prefix("kind:") {
+                    cmd.arg(root.join("scripts/python/bench_baselines_torch.py"))
+                        .args(["--model", name]);
+                } else {
+                    cmd.arg(root.join("scripts/python/bench_sccbgm_torch.py"));
+                }
                 match config {
+                    c if c.starts_with("kind:") => &mut cmd,
                     "flow" => cmd.args(["--model", "flow"]),
                     "flow-edit" => cmd.args(["--model", "flow", "--edit"]).args([
                         "--edit-cells",
