@@ -239,7 +239,33 @@ fn parse_override(raw: &str) -> Result<(String, figment::value::Value)> {
 
 /// Resolves the settings from all layers.
 pub fn load(config: Option<&Path>, overrides: &[String]) -> Result<Settings> {
-    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    load_for(config, overrides, None)
+}
+
+/// [`load`], with `[train]` defaulting to the training of `kind` (the model
+/// `fit --model-type` names), or of the settings' own `model.kind`: each
+/// model trains as its reference does unless the user says otherwise.
+pub fn load_for(
+    config: Option<&Path>,
+    overrides: &[String],
+    kind: Option<conceptlab_models::ModelKind>,
+) -> Result<Settings> {
+    let first = layered(config, overrides, Settings::default())?;
+    let kind = kind.unwrap_or(first.model.kind);
+    let train = kind.default_train();
+    if train == Settings::default().train {
+        return Ok(first);
+    }
+    let base = Settings {
+        train,
+        ..Settings::default()
+    };
+    layered(config, overrides, base)
+}
+
+/// `base` < the TOML file < the environment < the overrides, checked.
+fn layered(config: Option<&Path>, overrides: &[String], base: Settings) -> Result<Settings> {
+    let mut figment = Figment::from(Serialized::defaults(base));
     if let Some(path) = config {
         if !path.is_file() {
             bail!("{}: configuration file not found", path.display());

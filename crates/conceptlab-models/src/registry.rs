@@ -75,6 +75,15 @@ impl ModelKind {
             .map_or("?", |k| k.name)
     }
 
+    /// How the kind trains when the user sets nothing (`[train]` defaults
+    /// to it): the reference's settings for that model, so `fit
+    /// --model-type NAME` trains NAME the way its authors did.
+    pub fn default_train(self) -> TrainConfig {
+        match self {
+            ModelKind::ScCbgm | ModelKind::Copy | ModelKind::MeanShift => TrainConfig::default(),
+        }
+    }
+
     /// Whether the model is a concept bottleneck (it can `encode`).
     pub fn is_bottleneck(self) -> bool {
         matches!(self, ModelKind::ScCbgm)

@@ -21,8 +21,21 @@ use crate::settings::{self, Settings};
 
 /// Resolves settings, configures the thread pool and runs the subcommand.
 pub fn run(cli: Cli) -> Result<()> {
-    let mut settings = settings::load(cli.global.config.as_deref(), &cli.global.overrides)
-        .map_err(|e| crate::exit::user_error!("{e:#}"))?;
+    // The model `fit` trains decides what `[train]` defaults to.
+    let kind = match &cli.command {
+        Command::Fit(args) => match &args.model_type {
+            Some(name) => Some(
+                conceptlab_models::registry::lookup(name)
+                    .map_err(|e| crate::exit::user_error!("{e}"))?
+                    .kind,
+            ),
+            None => None,
+        },
+        _ => None,
+    };
+    let mut settings =
+        settings::load_for(cli.global.config.as_deref(), &cli.global.overrides, kind)
+            .map_err(|e| crate::exit::user_error!("{e:#}"))?;
     if let Some(seed) = cli.global.seed {
         settings.seed = seed;
     }
