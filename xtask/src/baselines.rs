@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
-use conceptlab_bench::{Outcome, Setup};
+use conceptlab_bench::{Baseline, Outcome, Setup};
 use conceptlab_models::registry::{self, KINDS, ModelKind};
 use conceptlab_nn::ode::Solver;
 use serde_json::json;
@@ -30,6 +30,10 @@ pub struct Args {
     /// Skip the flow stage (CBM-FM, vanilla FM); flow baselines still run.
     #[arg(long)]
     no_flow: bool,
+    /// At most this many epochs for each baseline (each otherwise trains as
+    /// its kind does by default).
+    #[arg(long)]
+    baseline_epochs: Option<usize>,
     /// ODE solver steps (RK4) of every flow edit.
     #[arg(long, default_value_t = 12)]
     steps: usize,
@@ -93,7 +97,16 @@ pub fn run(args: &Args) -> Result<()> {
                 intervention,
                 flow: (!args.no_flow)
                     .then(|| settings.benchmark_flow(Solver::Rk4, args.steps, false)),
-                baselines: kinds.iter().map(|&k| settings.model.config(k)).collect(),
+                baselines: kinds
+                    .iter()
+                    .map(|&k| {
+                        let mut b = Baseline::new(settings.model.config(k));
+                        if let Some(cap) = args.baseline_epochs {
+                            b.train.max_epochs = b.train.max_epochs.min(cap);
+                        }
+                        b
+                    })
+                    .collect(),
                 ..settings.benchmark_setup()
             };
             let started = std::time::Instant::now();
@@ -127,6 +140,7 @@ pub fn run(args: &Args) -> Result<()> {
             "interventions": args.interventions,
             "overrides": args.overrides,
             "steps": args.steps,
+            "baseline_epochs": args.baseline_epochs,
             "flow_stage": !args.no_flow,
             "table": table,
             "rows": rows,

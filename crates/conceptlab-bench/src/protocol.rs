@@ -47,11 +47,27 @@ pub struct Setup {
     /// Also train the flow-matching generators and edit with them.
     pub flow: Option<FlowSetup>,
     /// Further registry models (the paper's baselines) fitted on the same
-    /// training cells with [`Setup::train`], each scored under its registry
-    /// name. Models that integrate an ODE use the flow stage's solver when
-    /// there is one, their own defaults otherwise.
-    pub baselines: Vec<ModelConfig>,
+    /// training cells, each scored under its registry name. Models that
+    /// integrate an ODE use the flow stage's solver when there is one, their
+    /// own defaults otherwise.
+    pub baselines: Vec<Baseline>,
     pub seed: u64,
+}
+
+/// A registry model a run fits and scores besides its own.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub config: ModelConfig,
+    /// Usually the kind's own ([`ModelKind::default_train`](conceptlab_models::ModelKind::default_train)).
+    pub train: TrainConfig,
+}
+
+impl Baseline {
+    /// `config` trained as its kind trains by default.
+    pub fn new(config: ModelConfig) -> Self {
+        let train = config.kind().default_train();
+        Baseline { config, train }
+    }
 }
 
 /// The flow-matching stage of a run.
@@ -630,10 +646,16 @@ pub fn run(
         score("oracle-shift", "oracle: true mean effect (bound)", &oracle)?,
     ];
     let mut timings = Vec::new();
-    for config in &setup.baselines {
-        let name = config.kind().name();
+    for baseline in &setup.baselines {
+        let name = baseline.config.kind().name();
         let started = Instant::now();
-        let fitted = registry::fit(config, &training, &setup.train, setup.seed, observer)?;
+        let fitted = registry::fit(
+            &baseline.config,
+            &training,
+            &baseline.train,
+            setup.seed,
+            observer,
+        )?;
         let fit_seconds = started.elapsed().as_secs_f64();
         let mut baseline_request = request;
         baseline_request.sampling = setup.flow.as_ref().map(|f| Sampling {
@@ -743,7 +765,7 @@ mod tests {
     use super::*;
     use conceptlab_models::{PreprocessConfig, ScCbgmConfig};
 
-    fn small_setup(baselines: Vec<ModelConfig>) -> (SyntheticSuite, Setup) {
+    fn small_setup(baselines: Vec<Baseline>) -> (SyntheticSuite, Setup) {
         let preprocess = PreprocessConfig {
             n_pcs: Some(8),
             ..PreprocessConfig::default()
@@ -776,7 +798,10 @@ mod tests {
     /// built-in mean shift's scores, and each baseline's cost is recorded.
     #[test]
     fn baselines_are_scored_by_registry_name() {
-        let (suite, setup) = small_setup(vec![ModelConfig::MeanShift, ModelConfig::Copy]);
+        let (suite, setup) = small_setup(vec![
+            Baseline::new(ModelConfig::MeanShift),
+            Baseline::new(ModelConfig::Copy),
+        ]);
         let outcome = run(&suite, &setup, &mut |_| {}).unwrap();
         let names: Vec<&str> = outcome.methods.iter().map(|m| m.method.as_str()).collect();
         assert_eq!(
