@@ -12,6 +12,7 @@
 
 mod baselines;
 pub mod checkpoint;
+pub mod cinemaot;
 mod convert;
 mod data;
 pub mod edit;
@@ -22,7 +23,11 @@ pub mod input;
 pub mod limits;
 pub mod moa;
 mod model;
+pub mod nearest;
 pub mod pipeline;
+mod populations;
+#[cfg(test)]
+mod matching_tests;
 pub mod registry;
 pub mod sccbgm;
 mod shortest;
