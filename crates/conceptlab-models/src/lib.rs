@@ -21,13 +21,13 @@ pub mod fit;
 pub mod flow;
 pub mod input;
 pub mod limits;
+#[cfg(test)]
+mod matching_tests;
 pub mod moa;
 mod model;
 pub mod nearest;
 pub mod pipeline;
 mod populations;
-#[cfg(test)]
-mod matching_tests;
 pub mod registry;
 pub mod sccbgm;
 mod shortest;

@@ -57,7 +57,11 @@ fn bench() -> Bench {
     let split = benchmark_split(&data).unwrap().remove(0);
     let (c, u, g) = (config.n_concepts, config.n_celltypes, config.n_vars);
     let annotation = |cell: usize| -> Vec<f32> {
-        let mut row: Vec<f32> = data.cell_concepts(cell).iter().map(|&v| f32::from(v)).collect();
+        let mut row: Vec<f32> = data
+            .cell_concepts(cell)
+            .iter()
+            .map(|&v| f32::from(v))
+            .collect();
         row.extend((0..u).map(|t| f32::from(u8::from(data.celltype[cell] as usize == t))));
         row
     };
@@ -69,10 +73,14 @@ fn bench() -> Bench {
         .unwrap()
     };
     let counts_of = |cells: &[usize]| -> Vec<u32> {
-        cells.iter().flat_map(|&n| data.cell_counts(n).to_vec()).collect()
+        cells
+            .iter()
+            .flat_map(|&n| data.cell_counts(n).to_vec())
+            .collect()
     };
-    let train_cells: Vec<usize> =
-        (0..data.n_obs()).filter(|&n| split.roles[n] == Role::Train).collect();
+    let train_cells: Vec<usize> = (0..data.n_obs())
+        .filter(|&n| split.roles[n] == Role::Train)
+        .collect();
     let concepts = rows_of(&train_cells);
     let train = ConceptData::new(
         log1p(&counts_of(&train_cells), g),
@@ -81,7 +89,12 @@ fn bench() -> Bench {
         c + u,
     )
     .unwrap()
-    .with_groups((0..c).map(|j| j..j + 1).chain([c..c + u]).collect())
+    .with_groups(
+        (0..c)
+            .map(|j| j..j + 1)
+            .chain(std::iter::once(c..c + u))
+            .collect(),
+    )
     .unwrap();
     let held_out = Edit {
         x: log1p(&counts_of(&split.modify), g),
@@ -95,7 +108,9 @@ fn bench() -> Bench {
     let seen_cells: Vec<usize> = train_cells
         .iter()
         .copied()
-        .filter(|&n| data.celltype[n] as usize == other && data.cell_concepts(n)[split.concept] == 0)
+        .filter(|&n| {
+            data.celltype[n] as usize == other && data.cell_concepts(n)[split.concept] == 0
+        })
         .take(40)
         .collect();
     let on: Vec<u8> = seen_cells
@@ -174,12 +189,17 @@ fn report(name: &str, pred: &Array2<f32>, e: &Edit) -> (f64, f64, f64, f64) {
 
 /// Which cell type each predicted cell is nearest to among the training
 /// type means (held-out predictions land on other types' cells).
-fn nearest_type(pred: &Array2<f32>, train: &ConceptData, types: std::ops::Range<usize>) -> Vec<usize> {
+fn nearest_type(
+    pred: &Array2<f32>,
+    train: &ConceptData,
+    types: std::ops::Range<usize>,
+) -> Vec<usize> {
     let means: Vec<_> = types
         .clone()
         .map(|t| {
-            let rows: Vec<usize> =
-                (0..train.n_cells()).filter(|&i| train.concepts[[i, t]] > 0.5).collect();
+            let rows: Vec<usize> = (0..train.n_cells())
+                .filter(|&i| train.concepts[[i, t]] > 0.5)
+                .collect();
             train.x.select(Axis(0), &rows).mean_axis(Axis(0)).unwrap()
         })
         .collect();
@@ -210,5 +230,226 @@ fn cinemaot_beats_copying_on_a_seen_combination_and_maps_held_out_cells_elsewher
     // predictions are other types' treated cells.
     let types = nearest_type(&held, &b.train, b.types.clone());
     let own = types.iter().filter(|&&t| t == b.held_out.celltype).count();
-    println!("held-out predictions nearest their own type: {own} of {}", types.len());
+    println!(
+        "held-out predictions nearest their own type: {own} of {}",
+        types.len()
+    );
+    assert!(
+        4 * own < types.len(),
+        "{own} of {} stayed with their own type",
+        types.len()
+    );
+    // Each prediction is a convex combination of treated training cells:
+    // inside their per-feature range.
+    let treated: Vec<usize> = (0..b.train.n_cells())
+        .filter(|&i| b.train.concepts[[i, b.held_out.concept]] > 0.5)
+        .collect();
+    let tx = b.train.x.select(Axis(0), &treated);
+    for (j, col) in held.columns().into_iter().enumerate() {
+        let lo = tx.column(j).fold(f32::INFINITY, |a, &v| a.min(v));
+        let hi = tx.column(j).fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+        assert!(col.iter().all(|&v| v >= lo - 1e-4 && v <= hi + 1e-4));
+    }
+}
+
+/// The reference's mean-row-sum rule against the per-row one, with Sinkhorn
+/// converged (default settings) and stopped early (20 iterations).
+#[test]
+fn per_row_weights_match_the_mean_row_sum_when_converged_and_beat_it_when_not() {
+    let b = bench();
+    for max_iter in [2000, 20] {
+        let config = CinemaOtConfig {
+            max_iter,
+            ..CinemaOtConfig::default()
+        };
+        let model = CinemaOt::fit(&config, &b.train, 7).unwrap();
+        let (values, mask) = targets(&b.seen);
+        let observed = Array2::ones(b.seen.annotations.dim());
+        let request = EditRequest {
+            x: b.seen.x.view(),
+            annotations: Some(Annotations {
+                values: b.seen.annotations.view(),
+                observed: observed.view(),
+            }),
+            values: values.view(),
+            mask: mask.view(),
+            residual: Residual::Discard,
+            sampling: None,
+        };
+        let per_row = model
+            .counterfactual_with(&request, RowWeights::PerRow)
+            .unwrap();
+        let mean_sum = model
+            .counterfactual_with(&request, RowWeights::MeanRowSum)
+            .unwrap();
+        let (r, _, rm, _) = report(&format!("per-row, max_iter {max_iter}"), &per_row, &b.seen);
+        let (m, _, mm, _) = report(
+            &format!("mean row sum, max_iter {max_iter}"),
+            &mean_sum,
+            &b.seen,
+        );
+        if max_iter == 2000 {
+            // Converged marginals: the two rules agree to within 0.1 %.
+            assert!((r - m).abs() < 1e-3 * m && (rm - mm).abs() < 1e-3 * mm);
+        } else {
+            // Stopped early, the mean-sum rule scales each cell by its row's
+            // mass: cells move off the data although the mean barely moves.
+            assert!(r < 0.6 * m, "cell MSE per-row {r}, mean row sum {m}");
+        }
+    }
+}
+
+fn registry_fit(config: &ModelConfig, data: &ConceptData, seed: u64) -> Box<dyn Model> {
+    registry::fit(
+        config,
+        data,
+        &crate::TrainConfig::default(),
+        seed,
+        &mut |_| {},
+    )
+    .unwrap()
+    .model
+}
+
+#[test]
+fn both_round_trip_through_checkpoint_bytes_and_repeat_under_a_seed() {
+    let b = bench();
+    for config in [
+        ModelConfig::CinemaOt(CinemaOtConfig::default()),
+        ModelConfig::Nearest,
+    ] {
+        let model = registry_fit(&config, &b.train, 5);
+        assert!(model.reads_annotations());
+        let bytes = model.to_safetensors().unwrap();
+        let back = registry::load(&config, model.dims(), 5, &bytes).unwrap();
+        let again = registry_fit(&config, &b.train, 5);
+        assert_eq!(again.to_safetensors().unwrap(), bytes);
+        let edit = edit_of(model.as_ref(), &b.held_out).unwrap();
+        assert_eq!(edit_of(back.as_ref(), &b.held_out).unwrap(), edit);
+        assert_eq!(edit_of(again.as_ref(), &b.held_out).unwrap(), edit);
+        assert_ne!(edit, b.held_out.x);
+        // A truncated file is refused.
+        assert!(registry::load(&config, model.dims(), 5, &bytes[..bytes.len() / 2]).is_err());
+    }
+}
+
+#[test]
+fn bad_settings_and_missing_annotations_are_refused() {
+    let b = bench();
+    for bad in [
+        CinemaOtConfig {
+            thres: 0.0,
+            ..CinemaOtConfig::default()
+        },
+        CinemaOtConfig {
+            thres: f64::NAN,
+            ..CinemaOtConfig::default()
+        },
+        CinemaOtConfig {
+            eps: 0.0,
+            ..CinemaOtConfig::default()
+        },
+        CinemaOtConfig {
+            smoothness: -1.0,
+            ..CinemaOtConfig::default()
+        },
+        CinemaOtConfig {
+            n_components: 0,
+            ..CinemaOtConfig::default()
+        },
+        CinemaOtConfig {
+            n_components: 100_000,
+            ..CinemaOtConfig::default()
+        },
+        CinemaOtConfig {
+            max_iter: 0,
+            ..CinemaOtConfig::default()
+        },
+    ] {
+        let settings = crate::ModelSettings {
+            cinemaot: bad.clone(),
+            ..Default::default()
+        };
+        assert!(
+            matches!(settings.validate(), Err(ModelError::Config(_))),
+            "{bad:?}"
+        );
+        let err = registry::fit(
+            &ModelConfig::CinemaOt(bad),
+            &b.train,
+            &crate::TrainConfig::default(),
+            1,
+            &mut |_| {},
+        );
+        assert!(matches!(err, Err(ModelError::Config(_))));
+    }
+    for config in [
+        ModelConfig::CinemaOt(CinemaOtConfig::default()),
+        ModelConfig::Nearest,
+    ] {
+        let model = registry_fit(&config, &b.train, 5);
+        let e = &b.held_out;
+        let (values, mask) = targets(e);
+        let mut observed = Array2::ones(e.annotations.dim());
+        let request = |annotations| EditRequest {
+            x: e.x.view(),
+            annotations,
+            values: values.view(),
+            mask: mask.view(),
+            residual: Residual::Discard,
+            sampling: None,
+        };
+        let none = model
+            .counterfactual(&request(None))
+            .unwrap_err()
+            .to_string();
+        assert!(none.contains("annotations"), "{none}");
+        observed[[2, e.concept]] = 0.0;
+        let missing = model
+            .counterfactual(&request(Some(Annotations {
+                values: e.annotations.view(),
+                observed: observed.view(),
+            })))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("cell 2") && missing.contains(&format!("column {}", e.concept)),
+            "{missing}"
+        );
+    }
+}
+
+#[test]
+fn nearest_returns_cells_of_one_target_population() {
+    let b = bench();
+    let model = NearestPopulation::fit(&b.train).unwrap();
+    for (name, e) in [("seen", &b.seen), ("held-out", &b.held_out)] {
+        let pred = edit_of(&model, e).unwrap();
+        report(&format!("nearest {name}"), &pred, e);
+        // Every prediction is a training cell with the concept on, all of
+        // one annotation pattern.
+        let rows: Vec<usize> = pred
+            .rows()
+            .into_iter()
+            .map(|p| {
+                (0..b.train.n_cells())
+                    .find(|&i| b.train.x.row(i) == p)
+                    .expect("a training cell")
+            })
+            .collect();
+        assert!(
+            rows.iter()
+                .all(|&i| b.train.concepts[[i, e.concept]] == 1.0)
+        );
+        let first = b.train.concepts.row(rows[0]).to_owned();
+        assert!(rows.iter().all(|&i| b.train.concepts.row(i) == first));
+        // Each is the nearest member of that population to its source cell.
+        let members: Vec<usize> = (0..b.train.n_cells())
+            .filter(|&i| b.train.concepts.row(i) == first)
+            .collect();
+        for (src, &got) in e.x.rows().into_iter().zip(&rows) {
+            let d = |i: usize| (&src - &b.train.x.row(i)).mapv(|v| v * v).sum();
+            assert!(members.iter().all(|&m| d(got) <= d(m)));
+        }
+    }
 }

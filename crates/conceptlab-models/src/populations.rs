@@ -43,9 +43,10 @@ impl TrainingCells {
     pub fn matching(&self, columns: &[usize], values: &[f32]) -> Vec<usize> {
         (0..self.n_cells())
             .filter(|&i| {
-                columns.iter().zip(values).all(|(&j, &v)| {
-                    self.observed[[i, j]] > 0.0 && self.values[[i, j]] == v
-                })
+                columns
+                    .iter()
+                    .zip(values)
+                    .all(|(&j, &v)| self.observed[[i, j]] > 0.0 && self.values[[i, j]] == v)
             })
             .collect()
     }
@@ -228,7 +229,10 @@ mod tests {
         let groups = request(&observed).unwrap();
         assert_eq!(groups.len(), 3);
         assert_eq!(groups[0].rows, vec![0, 1]);
-        assert_eq!((groups[0].source.clone(), groups[0].target.clone()), (vec![0.0], vec![1.0]));
+        assert_eq!(
+            (groups[0].source.clone(), groups[0].target.clone()),
+            (vec![0.0], vec![1.0])
+        );
         assert!(groups[1].is_identity() && groups[1].rows == vec![2]);
         assert!(groups[2].columns.is_empty() && groups[2].is_identity());
         // An unedited column may be missing; an edited one may not.

@@ -280,7 +280,11 @@ pub fn load(
         }
         ModelConfig::Copy => Ok(Box::new(CopySource::new(dims))),
         ModelConfig::MeanShift => Ok(Box::new(MeanShift::from_safetensors(dims, weights)?)),
-        ModelConfig::CinemaOt(c) => Ok(Box::new(CinemaOt::from_safetensors(c, dims, seed, weights)?)),
-        ModelConfig::Nearest => Ok(Box::new(NearestPopulation::from_safetensors(dims, weights)?)),
+        ModelConfig::CinemaOt(c) => Ok(Box::new(CinemaOt::from_safetensors(
+            c, dims, seed, weights,
+        )?)),
+        ModelConfig::Nearest => Ok(Box::new(NearestPopulation::from_safetensors(
+            dims, weights,
+        )?)),
     }
 }

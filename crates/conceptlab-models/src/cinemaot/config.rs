@@ -52,7 +52,11 @@ impl CinemaOtConfig {
         real("cinemaot.thres", self.thres, 1e-6..=1.0, false)?;
         real("cinemaot.eps", self.eps, 1e-15..=1.0, false)?;
         real("cinemaot.smoothness", self.smoothness, 1e-12..=1e6, false)?;
-        count("cinemaot.n_components", self.n_components, 1..=MAX_COMPONENTS)?;
+        count(
+            "cinemaot.n_components",
+            self.n_components,
+            1..=MAX_COMPONENTS,
+        )?;
         count("cinemaot.max_iter", self.max_iter, 1..=MAX_SINKHORN_ITER)?;
         Ok(())
     }

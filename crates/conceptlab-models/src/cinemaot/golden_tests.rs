@@ -16,7 +16,11 @@ fn golden() -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -25,19 +29,29 @@ fn chatterjee_xi_matches_scipy() {
         let (x, y) = (floats(&case["x"]), floats(&case["y"]));
         let want = case["xi"].as_f64().unwrap();
         let got = chatterjee_xi(&x, &y);
-        assert!((got - want).abs() < 1e-12, "{}: {got} vs scipy {want}", case["name"]);
+        assert!(
+            (got - want).abs() < 1e-12,
+            "{}: {got} vs scipy {want}",
+            case["name"]
+        );
     }
 }
 
 #[test]
 fn sinkhorn_plan_matches_pot() {
     for case in golden()["sinkhorn"].as_array().unwrap() {
-        let (n, m) = (case["n"].as_u64().unwrap() as usize, case["m"].as_u64().unwrap() as usize);
+        let (n, m) = (
+            case["n"].as_u64().unwrap() as usize,
+            case["m"].as_u64().unwrap() as usize,
+        );
         let reg = case["reg"].as_f64().unwrap();
         let (cost, want) = (floats(&case["cost"]), floats(&case["plan"]));
         let plan = sinkhorn(&cost, n, m, reg, 1e-14, 200_000);
         for (g, w) in plan.plan.iter().zip(&want) {
-            assert!((g - w).abs() < 1e-10, "reg {reg}: plan entry {g} vs POT {w}");
+            assert!(
+                (g - w).abs() < 1e-10,
+                "reg {reg}: plan entry {g} vs POT {w}"
+            );
         }
     }
 }
@@ -46,7 +60,10 @@ fn sinkhorn_plan_matches_pot() {
 fn fastica_unmixing_matches_scikit_learn_up_to_sign_and_order() {
     let g = golden();
     let ica = &g["ica"];
-    let (n, d) = (ica["n"].as_u64().unwrap() as usize, ica["d"].as_u64().unwrap() as usize);
+    let (n, d) = (
+        ica["n"].as_u64().unwrap() as usize,
+        ica["d"].as_u64().unwrap() as usize,
+    );
     let x = floats(&ica["x"]);
     let want = floats(&ica["unmixing"]);
     let fitted = Ica::fit(&x, n, d, d, &mut stream_rng(3, 0)).unwrap();

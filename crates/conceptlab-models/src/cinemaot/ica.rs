@@ -103,7 +103,13 @@ impl Ica {
             let wx = matmul(&w, &x1, k, k, n);
             let gx: Vec<f64> = wx.iter().map(|v| v.tanh()).collect();
             let g_mean: Vec<f64> = (0..k)
-                .map(|c| gx[c * n..(c + 1) * n].iter().map(|g| 1.0 - g * g).sum::<f64>() / n as f64)
+                .map(|c| {
+                    gx[c * n..(c + 1) * n]
+                        .iter()
+                        .map(|g| 1.0 - g * g)
+                        .sum::<f64>()
+                        / n as f64
+                })
                 .collect();
             let mut next = matmul(&gx, &x1t, k, n, k);
             for c in 0..k {

@@ -47,8 +47,7 @@ pub fn sinkhorn(cost: &[f64], n: usize, m: usize, eps: f64, tol: f64, max_iter: 
             f[i] = -eps * logsumexp(row.iter().zip(&g).map(|(c, gj)| (gj - c) / eps + log_b));
         }
         for j in 0..m {
-            g[j] = -eps
-                * logsumexp((0..n).map(|i| (f[i] - cost[i * m + j]) / eps + log_a));
+            g[j] = -eps * logsumexp((0..n).map(|i| (f[i] - cost[i * m + j]) / eps + log_a));
         }
         iterations += 1;
         if iterations % 10 == 0 || iterations == max_iter {
