@@ -341,6 +341,12 @@ impl Settings {
         self.preprocess
             .validate()
             .map_err(|e| invalid("preprocess", &plain(e)))?;
+        // Its messages name `cinemaot.<field>`; checked first so that the
+        // scCBGM label below never claims them.
+        self.model
+            .cinemaot
+            .validate()
+            .map_err(|e| invalid("model", &plain(e)))?;
         self.model
             .validate()
             .map_err(|e| invalid("model.sccbgm", &plain(e)))?;

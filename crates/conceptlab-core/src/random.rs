@@ -31,6 +31,7 @@ use rand_distr::{Gamma, StandardNormal};
 /// | flow validation split | [`streams::SHUFFLED_SPLIT`] | run seed ^ [`streams::SHUFFLED_SPLIT_SALT`] |
 /// | flow decode noise, chunk `k` | [`streams::DECODE_NOISE_BASE`] `+ k` | sampling seed |
 /// | gene-set control genes of set `p` (scanpy's score) | [`streams::GENE_SET_CONTROLS_BASE`] `+ p` | scoring seed |
+/// | CINEMA-OT: FastICA's starting matrix (every edit group) | [`streams::CINEMAOT_ICA_INIT`] | run seed |
 pub mod streams {
     /// A model's initial weights.
     pub const INIT: u64 = 0;
@@ -48,6 +49,8 @@ pub mod streams {
     /// The control genes of gene set `p` (in file order) draw from stream
     /// `GENE_SET_CONTROLS_BASE + p`.
     pub const GENE_SET_CONTROLS_BASE: u64 = 1 << 40;
+    /// CINEMA-OT's FastICA start (reserved range `(1 << 42) + 0x400 ..+ 0x100`).
+    pub const CINEMAOT_ICA_INIT: u64 = (1 << 42) + 0x400;
     /// The benchmark's concept corruption (far from the generator's cell streams).
     pub const CORRUPTION: u64 = u64::MAX - 7;
     /// The synthetic benchmark's zero-shot split.

@@ -12,6 +12,7 @@
 
 mod baselines;
 pub mod checkpoint;
+pub mod cinemaot;
 mod convert;
 mod data;
 pub mod edit;
@@ -20,9 +21,13 @@ pub mod fit;
 pub mod flow;
 pub mod input;
 pub mod limits;
+#[cfg(test)]
+mod matching_tests;
 pub mod moa;
 mod model;
+pub mod nearest;
 pub mod pipeline;
+mod populations;
 pub mod registry;
 pub mod sccbgm;
 mod shortest;

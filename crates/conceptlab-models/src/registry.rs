@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::baselines::{CopySource, MeanShift};
+use crate::cinemaot::{CinemaOt, CinemaOtConfig};
 use crate::data::ConceptData;
 use crate::model::Model;
+use crate::nearest::NearestPopulation;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
 use crate::train::{Observer, TrainConfig};
 
@@ -25,6 +27,10 @@ pub enum ModelKind {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    #[serde(rename = "cinemaot")]
+    CinemaOt,
+    #[serde(rename = "nearest")]
+    Nearest,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -63,6 +69,18 @@ pub const KINDS: &[KindInfo] = &[
         kind: ModelKind::MeanShift,
         generator: None,
         summary: "trivial predictor: moves each cell by the training mean difference between the target and its current concept values",
+    },
+    KindInfo {
+        name: "cinemaot",
+        kind: ModelKind::CinemaOt,
+        generator: None,
+        summary: "CINEMA-OT: ICA confounders (Chatterjee ξ < thres), entropic OT from control to observed treated training cells; no training",
+    },
+    KindInfo {
+        name: "nearest",
+        kind: ModelKind::Nearest,
+        generator: None,
+        summary: "trivial predictor: each cell becomes its nearest cell of the training population with the targets whose mean is nearest",
     },
 ];
 
@@ -119,6 +137,10 @@ pub enum ModelConfig {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    #[serde(rename = "cinemaot")]
+    CinemaOt(CinemaOtConfig),
+    #[serde(rename = "nearest")]
+    Nearest,
 }
 
 impl ModelConfig {
@@ -127,6 +149,8 @@ impl ModelConfig {
             ModelConfig::ScCbgm(_) => ModelKind::ScCbgm,
             ModelConfig::Copy => ModelKind::Copy,
             ModelConfig::MeanShift => ModelKind::MeanShift,
+            ModelConfig::CinemaOt(_) => ModelKind::CinemaOt,
+            ModelConfig::Nearest => ModelKind::Nearest,
         }
     }
 }
@@ -141,6 +165,8 @@ pub struct ModelSettings {
     pub kind: ModelKind,
     /// scCBGM's architecture and loss weights.
     pub sccbgm: ScCbgmConfig,
+    /// CINEMA-OT's matching settings.
+    pub cinemaot: CinemaOtConfig,
 }
 
 impl Default for ModelSettings {
@@ -148,6 +174,7 @@ impl Default for ModelSettings {
         ModelSettings {
             kind: ModelKind::ScCbgm,
             sccbgm: ScCbgmConfig::default(),
+            cinemaot: CinemaOtConfig::default(),
         }
     }
 }
@@ -159,7 +186,8 @@ impl ModelSettings {
         let mut sccbgm = self.sccbgm.clone();
         // The cosine penalty's U = K rule needs the data's K.
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
-        sccbgm.validate(sccbgm.n_unknown)
+        sccbgm.validate(sccbgm.n_unknown)?;
+        self.cinemaot.validate()
     }
 
     /// The configuration of `kind` under these settings.
@@ -168,6 +196,8 @@ impl ModelSettings {
             ModelKind::ScCbgm => ModelConfig::ScCbgm(self.sccbgm.clone()),
             ModelKind::Copy => ModelConfig::Copy,
             ModelKind::MeanShift => ModelConfig::MeanShift,
+            ModelKind::CinemaOt => ModelConfig::CinemaOt(self.cinemaot.clone()),
+            ModelKind::Nearest => ModelConfig::Nearest,
         }
     }
 }
@@ -233,6 +263,14 @@ pub fn fit(
             Box::new(MeanShift::fit(data)?),
             data.n_cells(),
         )),
+        ModelConfig::CinemaOt(c) => Ok(Fit::closed_form(
+            Box::new(CinemaOt::fit(c, data, seed)?),
+            data.n_cells(),
+        )),
+        ModelConfig::Nearest => Ok(Fit::closed_form(
+            Box::new(NearestPopulation::fit(data)?),
+            data.n_cells(),
+        )),
     }
 }
 
@@ -251,5 +289,11 @@ pub fn load(
         }
         ModelConfig::Copy => Ok(Box::new(CopySource::new(dims))),
         ModelConfig::MeanShift => Ok(Box::new(MeanShift::from_safetensors(dims, weights)?)),
+        ModelConfig::CinemaOt(c) => Ok(Box::new(CinemaOt::from_safetensors(
+            c, dims, seed, weights,
+        )?)),
+        ModelConfig::Nearest => Ok(Box::new(NearestPopulation::from_safetensors(
+            dims, weights,
+        )?)),
     }
 }
