@@ -98,7 +98,13 @@ impl ModelKind {
     /// --model-type NAME` trains NAME the way its authors did.
     pub fn default_train(self) -> TrainConfig {
         match self {
-            ModelKind::ScCbgm | ModelKind::Copy | ModelKind::MeanShift => TrainConfig::default(),
+            // Closed-form and matching models do not train; the loop's
+            // defaults only size their validation split (none is used).
+            ModelKind::ScCbgm
+            | ModelKind::Copy
+            | ModelKind::MeanShift
+            | ModelKind::CinemaOt
+            | ModelKind::Nearest => TrainConfig::default(),
         }
     }
 
