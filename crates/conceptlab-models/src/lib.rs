@@ -25,6 +25,7 @@ mod model;
 pub mod pipeline;
 pub mod registry;
 pub mod sccbgm;
+pub mod scgen;
 mod shortest;
 pub mod train;
 

@@ -13,6 +13,7 @@ use crate::baselines::{CopySource, MeanShift};
 use crate::data::ConceptData;
 use crate::model::Model;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
+use crate::scgen::{ScGen, ScGenConfig};
 use crate::train::{Observer, TrainConfig};
 
 /// The kinds of model the registry can fit, save, load and edit with.
@@ -25,6 +26,8 @@ pub enum ModelKind {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    #[serde(rename = "scgen")]
+    ScGen,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -63,6 +66,12 @@ pub const KINDS: &[KindInfo] = &[
         kind: ModelKind::MeanShift,
         generator: None,
         summary: "trivial predictor: moves each cell by the training mean difference between the target and its current concept values",
+    },
+    KindInfo {
+        name: "scgen",
+        kind: ModelKind::ScGen,
+        generator: None,
+        summary: "scGen: unsupervised batch-norm VAE; edits by latent arithmetic, decoder(mu + mean mu(target) - mean mu(source)) over balanced training populations",
     },
 ];
 
@@ -110,6 +119,8 @@ pub enum ModelConfig {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    #[serde(rename = "scgen")]
+    ScGen(ScGenConfig),
 }
 
 impl ModelConfig {
@@ -118,6 +129,7 @@ impl ModelConfig {
             ModelConfig::ScCbgm(_) => ModelKind::ScCbgm,
             ModelConfig::Copy => ModelKind::Copy,
             ModelConfig::MeanShift => ModelKind::MeanShift,
+            ModelConfig::ScGen(_) => ModelKind::ScGen,
         }
     }
 }
@@ -132,6 +144,8 @@ pub struct ModelSettings {
     pub kind: ModelKind,
     /// scCBGM's architecture and loss weights.
     pub sccbgm: ScCbgmConfig,
+    /// scGen's architecture and KL weight.
+    pub scgen: ScGenConfig,
 }
 
 impl Default for ModelSettings {
@@ -139,6 +153,7 @@ impl Default for ModelSettings {
         ModelSettings {
             kind: ModelKind::ScCbgm,
             sccbgm: ScCbgmConfig::default(),
+            scgen: ScGenConfig::default(),
         }
     }
 }
@@ -150,7 +165,8 @@ impl ModelSettings {
         let mut sccbgm = self.sccbgm.clone();
         // The cosine penalty's U = K rule needs the data's K.
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
-        sccbgm.validate(sccbgm.n_unknown)
+        sccbgm.validate(sccbgm.n_unknown)?;
+        self.scgen.validate()
     }
 
     /// The configuration of `kind` under these settings.
@@ -159,6 +175,7 @@ impl ModelSettings {
             ModelKind::ScCbgm => ModelConfig::ScCbgm(self.sccbgm.clone()),
             ModelKind::Copy => ModelConfig::Copy,
             ModelKind::MeanShift => ModelConfig::MeanShift,
+            ModelKind::ScGen => ModelConfig::ScGen(self.scgen.clone()),
         }
     }
 }
@@ -224,6 +241,19 @@ pub fn fit(
             Box::new(MeanShift::fit(data)?),
             data.n_cells(),
         )),
+        ModelConfig::ScGen(c) => {
+            let mut model = ScGen::new(c.clone(), dims, seed)?;
+            let history = model.fit(data, train, observer)?;
+            Ok(Fit {
+                epochs: history.epochs.len(),
+                best_epoch: history.best_epoch,
+                stopped_early: history.stopped_early,
+                n_train: history.n_train,
+                n_validation: history.n_validation,
+                history_csv: Some(crate::scgen::history_csv(&history)),
+                model: Box::new(model),
+            })
+        }
     }
 }
 
@@ -242,5 +272,11 @@ pub fn load(
         }
         ModelConfig::Copy => Ok(Box::new(CopySource::new(dims))),
         ModelConfig::MeanShift => Ok(Box::new(MeanShift::from_safetensors(dims, weights)?)),
+        ModelConfig::ScGen(c) => Ok(Box::new(ScGen::from_safetensors(
+            c.clone(),
+            dims,
+            seed,
+            weights,
+        )?)),
     }
 }
