@@ -186,7 +186,13 @@ mod tests {
         let (p, bn) = layer(BatchNormConfig::default());
         let before = p.snapshot().unwrap();
         let x = Tensor::new(&[[1f32, 2.0], [3.0, 5.0]], &Device::Cpu).unwrap();
-        let loss = bn.forward(&x, true).unwrap().sqr().unwrap().sum_all().unwrap();
+        let loss = bn
+            .forward(&x, true)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap();
         let grads = loss.backward().unwrap();
         assert!(grads.get(bn.running_stats().0).is_none());
         let bytes = p.to_safetensors(&[]).unwrap();

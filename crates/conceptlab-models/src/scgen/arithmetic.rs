@@ -16,7 +16,7 @@
 //! on which other cells are edited with it.
 
 use conceptlab_core::random::{Rng, stream_rng, streams};
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2, ArrayView1};
 use rand::Rng as _;
 use rand::seq::SliceRandom;
 
@@ -235,12 +235,6 @@ impl Populations {
         }
         Ok(())
     }
-
-    /// The training cells' latent rows at `rows` (tests).
-    #[cfg(test)]
-    pub fn select(&self, rows: &[usize]) -> Array2<f32> {
-        self.latents.select(Axis(0), rows)
-    }
 }
 
 #[cfg(test)]
@@ -288,7 +282,6 @@ mod tests {
         }
         // The same seed gives the same bits; the draw depends on the seed.
         assert_eq!(p.delta(&on(), 3).unwrap(), p.delta(&on(), 3).unwrap());
-        let _ = p.select(&[0]);
     }
 
     #[test]
@@ -300,7 +293,10 @@ mod tests {
             target: vec![1.0],
         };
         let err = p.delta(&absent, 0).unwrap_err().to_string();
-        assert!(err.contains("no training cell") && err.contains("0.5"), "{err}");
+        assert!(
+            err.contains("no training cell") && err.contains("0.5"),
+            "{err}"
+        );
         let mask = array![1.0f32, 0.0];
         let targets = array![1.0f32, 0.0];
         let values = array![0.0f32, 0.0];

@@ -84,11 +84,18 @@ fn training_and_eval_forward_and_loss_match_numpy() {
     );
     for (what, got, key) in [
         ("total", terms.total, "loss_total"),
-        ("reconstruction", terms.reconstruction, "loss_reconstruction"),
+        (
+            "reconstruction",
+            terms.reconstruction,
+            "loss_reconstruction",
+        ),
         ("kl", terms.kl, "loss_kl"),
     ] {
         let w = want[key].as_f64().unwrap();
-        assert!((got - w).abs() <= 1e-5 * w.abs().max(1.0), "{what}: {got} vs {w}");
+        assert!(
+            (got - w).abs() <= 1e-5 * w.abs().max(1.0),
+            "{what}: {got} vs {w}"
+        );
     }
     for (name, values) in json["running_after_train"].as_object().unwrap() {
         let got = net.params.get(name).unwrap();

@@ -39,7 +39,7 @@ use crate::data::ConceptData;
 use crate::model::{Counterfactual, Counterfactuals, EditRequest, Model, Residual};
 use crate::registry::{ModelConfig, ModelKind};
 use crate::sccbgm::Dims;
-use crate::train::{self, Epoch, Objective, Observer, Split, Summary, TrainConfig, TrainingRun};
+use crate::train::{self, Objective, Observer, Split, Summary, TrainConfig, TrainingRun};
 
 /// Rows per forward pass at inference: bounds memory on large data sets.
 const INFERENCE_CHUNK: usize = 4096;
@@ -319,12 +319,8 @@ impl Counterfactual for ScGen {
                 .annotations
                 .as_ref()
                 .map(|a| (a.values.row(i), a.observed.row(i)));
-            let condition = Populations::condition(
-                i,
-                request.mask.row(i),
-                request.values.row(i),
-                current,
-            )?;
+            let condition =
+                Populations::condition(i, request.mask.row(i), request.values.row(i), current)?;
             let Some(condition) = condition else { continue };
             let delta = match cache.iter().find(|(c, _)| *c == condition) {
                 Some((_, d)) => d.clone(),

@@ -74,7 +74,6 @@ fn run(layers: &[Layer], x: &Tensor, mut rng: Option<&mut Rng>) -> Result<Tensor
 #[derive(Debug)]
 pub(crate) struct Network {
     pub params: ParamSet,
-    pub input_dim: usize,
     encoder: Vec<Layer>,
     mean: Linear,
     log_var: Linear,
@@ -112,7 +111,6 @@ impl Network {
         let output = p.linear("decoder.linear_out", h, input_dim, rng)?;
         Ok(Network {
             params: p,
-            input_dim,
             encoder,
             mean,
             log_var,

@@ -24,8 +24,14 @@ struct Setup {
 
 fn setup() -> Setup {
     let mut config = conceptlab_synth::SynthConfig::preset("synthetic_1").unwrap();
-    config.n_obs = 600;
+    config.n_obs = 1000;
     config.n_vars = 40;
+    // Three concepts with strong effects: concept 0's effect is then larger
+    // than what the other concepts' type-dependent prevalence adds to the
+    // difference of population means (with the preset's eight weak ones no
+    // population method, mean shift included, beats copying).
+    config.n_concepts = 3;
+    config.std_concept = 0.5;
     let data = conceptlab_synth::generate(&config, 11).unwrap();
     let n = data.n_obs();
     let x = Array2::from_shape_fn((n, data.n_vars()), |(i, g)| {
@@ -59,16 +65,16 @@ fn small() -> ScGenConfig {
     }
 }
 
-fn training() -> TrainConfig {
+fn training(max_epochs: usize) -> TrainConfig {
     TrainConfig {
         batch_size: 64,
-        max_epochs: 40,
+        max_epochs,
         patience: 10,
         ..default_training()
     }
 }
 
-fn fit(s: &Setup, seed: u64) -> ScGen {
+fn fit(s: &Setup, seed: u64, epochs: usize) -> ScGen {
     let c = s.concepts.select(Axis(0), &s.training);
     let data = ConceptData::new(
         s.x.select(Axis(0), &s.training),
@@ -80,7 +86,7 @@ fn fit(s: &Setup, seed: u64) -> ScGen {
     .with_groups(vec![0..N_TYPES, N_TYPES..N_TYPES + 1])
     .unwrap();
     let mut model = ScGen::new(small(), data.dims(), seed).unwrap();
-    model.fit(&data, &training(), &mut |_| {}).unwrap();
+    model.fit(&data, &training(epochs), &mut |_| {}).unwrap();
     model
 }
 
@@ -130,7 +136,7 @@ fn mse(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
 fn edits_of_held_out_cells_beat_copying_and_survive_a_checkpoint() {
     let s = setup();
     assert!(s.sources.len() >= 20, "{} sources", s.sources.len());
-    let model = fit(&s, 3);
+    let model = fit(&s, 3, 100);
     let truth = twins(&s);
     let copy = mse(&s.x.select(Axis(0), &s.sources), &truth);
     let keep = edit(&model, &s, &s.sources, Residual::Keep);
@@ -139,7 +145,11 @@ fn edits_of_held_out_cells_beat_copying_and_survive_a_checkpoint() {
     eprintln!(
         "scgen held-out MSE to twins: copy {copy:.5}, keep residual {keep_mse:.5}, decoder output {discard_mse:.5}"
     );
-    assert!(keep_mse < copy, "keep {keep_mse} vs copy {copy}");
+    // Measured: copy 0.0997, keep 0.0502, decoder output 0.2216 (oracle
+    // shift 0.0272, mean-shift 0.0364). The decoder's output loses its
+    // cells' detail and does worse than copying; see docs/baselines.md.
+    assert!(keep_mse < 0.7 * copy, "keep {keep_mse} vs copy {copy}");
+    assert!(discard_mse > keep_mse);
 
     // Save → load gives the same edits, bit for bit.
     let bytes = model.to_safetensors().unwrap();
@@ -163,10 +173,10 @@ fn the_same_seed_gives_the_same_bytes() {
     let s = setup();
     let mut short = s;
     short.training.truncate(200);
-    let a = fit(&short, 5).to_safetensors().unwrap();
-    let b = fit(&short, 5).to_safetensors().unwrap();
+    let a = fit(&short, 5, 3).to_safetensors().unwrap();
+    let b = fit(&short, 5, 3).to_safetensors().unwrap();
     assert_eq!(a, b);
-    assert_ne!(a, fit(&short, 6).to_safetensors().unwrap());
+    assert_ne!(a, fit(&short, 6, 3).to_safetensors().unwrap());
 }
 
 #[test]
@@ -174,7 +184,7 @@ fn unmatched_or_unannotated_cells_are_refused() {
     let s = setup();
     let mut short = s;
     short.training.truncate(200);
-    let model = fit(&short, 1);
+    let model = fit(&short, 1, 2);
     let cells = &short.sources[..2];
     let x = short.x.select(Axis(0), cells);
     let mut own = short.concepts.select(Axis(0), cells);
