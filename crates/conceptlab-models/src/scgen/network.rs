@@ -124,9 +124,9 @@ impl Network {
     pub fn encode(
         &self,
         x: &Tensor,
-        mut rng: Option<&mut Rng>,
+        rng: Option<&mut Rng>,
     ) -> Result<(Tensor, Tensor), ModelError> {
-        let h = run(&self.encoder, x, rng.as_deref_mut())?;
+        let h = run(&self.encoder, x, rng)?;
         let mu = self.mean.forward(&h)?;
         let var = (self.log_var.forward(&h)?.exp()? + VAR_EPS)?;
         Ok((mu, var))
