@@ -348,6 +348,10 @@ impl Settings {
             .validate()
             .map_err(|e| invalid("model", &plain(e)))?;
         self.model
+            .scgen
+            .validate()
+            .map_err(|e| invalid("model.scgen", &plain(e)))?;
+        self.model
             .validate()
             .map_err(|e| invalid("model.sccbgm", &plain(e)))?;
         self.train

@@ -92,7 +92,8 @@ fn the_registry_lists_every_kind() {
             "copy",
             "mean-shift",
             "cinemaot",
-            "nearest"
+            "nearest",
+            "scgen"
         ]
     );
     let o = run(&[

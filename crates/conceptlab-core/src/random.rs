@@ -32,6 +32,7 @@ use rand_distr::{Gamma, StandardNormal};
 /// | flow decode noise, chunk `k` | [`streams::DECODE_NOISE_BASE`] `+ k` | sampling seed |
 /// | gene-set control genes of set `p` (scanpy's score) | [`streams::GENE_SET_CONTROLS_BASE`] `+ p` | scoring seed |
 /// | CINEMA-OT: FastICA's starting matrix (every edit group) | [`streams::CINEMAOT_ICA_INIT`] | run seed |
+/// | scGen edit: resampling of one (source, target) population pair | [`streams::SCGEN_BALANCE`] | model seed ^ FNV-1a of the pair |
 pub mod streams {
     /// A model's initial weights.
     pub const INIT: u64 = 0;
@@ -53,6 +54,9 @@ pub mod streams {
     pub const CINEMAOT_ICA_INIT: u64 = (1 << 42) + 0x400;
     /// The benchmark's concept corruption (far from the generator's cell streams).
     pub const CORRUPTION: u64 = u64::MAX - 7;
+    /// scGen's edit-time balancing of the training populations (reserved
+    /// range `(1 << 42) + 0x600 + k`).
+    pub const SCGEN_BALANCE: u64 = (1 << 42) + 0x600;
     /// The synthetic benchmark's zero-shot split.
     pub const BENCHMARK_SPLIT: u64 = u64::MAX - 1;
     /// Synthetic cell `n`'s assignments, concepts and library offset.

@@ -30,6 +30,7 @@ pub mod pipeline;
 mod populations;
 pub mod registry;
 pub mod sccbgm;
+pub mod scgen;
 mod shortest;
 pub mod train;
 

@@ -15,6 +15,7 @@ use crate::data::ConceptData;
 use crate::model::Model;
 use crate::nearest::NearestPopulation;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
+use crate::scgen::{ScGen, ScGenConfig};
 use crate::train::{Observer, TrainConfig};
 
 /// The kinds of model the registry can fit, save, load and edit with.
@@ -31,6 +32,8 @@ pub enum ModelKind {
     CinemaOt,
     #[serde(rename = "nearest")]
     Nearest,
+    #[serde(rename = "scgen")]
+    ScGen,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -82,6 +85,12 @@ pub const KINDS: &[KindInfo] = &[
         generator: None,
         summary: "trivial predictor: each cell becomes its nearest cell of the training population with the targets whose mean is nearest",
     },
+    KindInfo {
+        name: "scgen",
+        kind: ModelKind::ScGen,
+        generator: None,
+        summary: "scGen: unsupervised batch-norm VAE; edits by latent arithmetic, decoder(mu + mean mu(target) - mean mu(source)) over balanced training populations",
+    },
 ];
 
 impl ModelKind {
@@ -105,6 +114,7 @@ impl ModelKind {
             | ModelKind::MeanShift
             | ModelKind::CinemaOt
             | ModelKind::Nearest => TrainConfig::default(),
+            ModelKind::ScGen => crate::scgen::default_training(),
         }
     }
 
@@ -147,6 +157,8 @@ pub enum ModelConfig {
     CinemaOt(CinemaOtConfig),
     #[serde(rename = "nearest")]
     Nearest,
+    #[serde(rename = "scgen")]
+    ScGen(ScGenConfig),
 }
 
 impl ModelConfig {
@@ -157,6 +169,7 @@ impl ModelConfig {
             ModelConfig::MeanShift => ModelKind::MeanShift,
             ModelConfig::CinemaOt(_) => ModelKind::CinemaOt,
             ModelConfig::Nearest => ModelKind::Nearest,
+            ModelConfig::ScGen(_) => ModelKind::ScGen,
         }
     }
 }
@@ -173,6 +186,8 @@ pub struct ModelSettings {
     pub sccbgm: ScCbgmConfig,
     /// CINEMA-OT's matching settings.
     pub cinemaot: CinemaOtConfig,
+    /// scGen's architecture and KL weight.
+    pub scgen: ScGenConfig,
 }
 
 impl Default for ModelSettings {
@@ -181,6 +196,7 @@ impl Default for ModelSettings {
             kind: ModelKind::ScCbgm,
             sccbgm: ScCbgmConfig::default(),
             cinemaot: CinemaOtConfig::default(),
+            scgen: ScGenConfig::default(),
         }
     }
 }
@@ -193,7 +209,8 @@ impl ModelSettings {
         // The cosine penalty's U = K rule needs the data's K.
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
         sccbgm.validate(sccbgm.n_unknown)?;
-        self.cinemaot.validate()
+        self.cinemaot.validate()?;
+        self.scgen.validate()
     }
 
     /// The configuration of `kind` under these settings.
@@ -204,6 +221,7 @@ impl ModelSettings {
             ModelKind::MeanShift => ModelConfig::MeanShift,
             ModelKind::CinemaOt => ModelConfig::CinemaOt(self.cinemaot.clone()),
             ModelKind::Nearest => ModelConfig::Nearest,
+            ModelKind::ScGen => ModelConfig::ScGen(self.scgen.clone()),
         }
     }
 }
@@ -277,6 +295,19 @@ pub fn fit(
             Box::new(NearestPopulation::fit(data)?),
             data.n_cells(),
         )),
+        ModelConfig::ScGen(c) => {
+            let mut model = ScGen::new(c.clone(), dims, seed)?;
+            let history = model.fit(data, train, observer)?;
+            Ok(Fit {
+                epochs: history.epochs.len(),
+                best_epoch: history.best_epoch,
+                stopped_early: history.stopped_early,
+                n_train: history.n_train,
+                n_validation: history.n_validation,
+                history_csv: Some(crate::scgen::history_csv(&history)),
+                model: Box::new(model),
+            })
+        }
     }
 }
 
@@ -300,6 +331,12 @@ pub fn load(
         )?)),
         ModelConfig::Nearest => Ok(Box::new(NearestPopulation::from_safetensors(
             dims, weights,
+        )?)),
+        ModelConfig::ScGen(c) => Ok(Box::new(ScGen::from_safetensors(
+            c.clone(),
+            dims,
+            seed,
+            weights,
         )?)),
     }
 }
