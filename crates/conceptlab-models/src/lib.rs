@@ -13,6 +13,7 @@
 mod baselines;
 pub mod checkpoint;
 mod convert;
+pub mod cvae;
 mod data;
 pub mod edit;
 mod error;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::baselines::{CopySource, MeanShift};
+use crate::cvae::{ScCvae, ScCvaeConfig, ScCvaeFm, ScCvaeFmConfig};
 use crate::data::ConceptData;
 use crate::model::Model;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
@@ -25,6 +26,10 @@ pub enum ModelKind {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    #[serde(rename = "sccvae")]
+    ScCvae,
+    #[serde(rename = "sccvae-fm")]
+    ScCvaeFm,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -63,6 +68,18 @@ pub const KINDS: &[KindInfo] = &[
         kind: ModelKind::MeanShift,
         generator: None,
         summary: "trivial predictor: moves each cell by the training mean difference between the target and its current concept values",
+    },
+    KindInfo {
+        name: "sccvae",
+        kind: ModelKind::ScCvae,
+        generator: None,
+        summary: "scCVAE: conditional VAE on [x, c] and [z, c]; edits by encoding with the cell's annotations and decoding with the new concepts",
+    },
+    KindInfo {
+        name: "sccvae-fm",
+        kind: ModelKind::ScCvaeFm,
+        generator: None,
+        summary: "scCVAE-FM: scCVAE plus flow matching conditioned on [mu_CVAE, c]; edits by flow inversion under the new concepts",
     },
 ];
 
@@ -110,6 +127,10 @@ pub enum ModelConfig {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    #[serde(rename = "sccvae")]
+    ScCvae(ScCvaeConfig),
+    #[serde(rename = "sccvae-fm")]
+    ScCvaeFm(ScCvaeFmConfig),
 }
 
 impl ModelConfig {
@@ -118,6 +139,8 @@ impl ModelConfig {
             ModelConfig::ScCbgm(_) => ModelKind::ScCbgm,
             ModelConfig::Copy => ModelKind::Copy,
             ModelConfig::MeanShift => ModelKind::MeanShift,
+            ModelConfig::ScCvae(_) => ModelKind::ScCvae,
+            ModelConfig::ScCvaeFm(_) => ModelKind::ScCvaeFm,
         }
     }
 }
@@ -132,6 +155,10 @@ pub struct ModelSettings {
     pub kind: ModelKind,
     /// scCBGM's architecture and loss weights.
     pub sccbgm: ScCbgmConfig,
+    /// scCVAE's architecture and KL weight.
+    pub sccvae: ScCvaeConfig,
+    /// scCVAE-FM's two stages and the flow's training.
+    pub sccvae_fm: ScCvaeFmConfig,
 }
 
 impl Default for ModelSettings {
@@ -139,6 +166,8 @@ impl Default for ModelSettings {
         ModelSettings {
             kind: ModelKind::ScCbgm,
             sccbgm: ScCbgmConfig::default(),
+            sccvae: ScCvaeConfig::default(),
+            sccvae_fm: ScCvaeFmConfig::default(),
         }
     }
 }
@@ -150,7 +179,9 @@ impl ModelSettings {
         let mut sccbgm = self.sccbgm.clone();
         // The cosine penalty's U = K rule needs the data's K.
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
-        sccbgm.validate(sccbgm.n_unknown)
+        sccbgm.validate(sccbgm.n_unknown)?;
+        self.sccvae.validate()?;
+        self.sccvae_fm.validate()
     }
 
     /// The configuration of `kind` under these settings.
@@ -159,6 +190,8 @@ impl ModelSettings {
             ModelKind::ScCbgm => ModelConfig::ScCbgm(self.sccbgm.clone()),
             ModelKind::Copy => ModelConfig::Copy,
             ModelKind::MeanShift => ModelConfig::MeanShift,
+            ModelKind::ScCvae => ModelConfig::ScCvae(self.sccvae.clone()),
+            ModelKind::ScCvaeFm => ModelConfig::ScCvaeFm(self.sccvae_fm.clone()),
         }
     }
 }
@@ -178,6 +211,19 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// A model trained by the shared loop (`run` its first stage's run).
+    fn trained<S>(model: Box<dyn Model>, run: &crate::train::TrainingRun<S>, csv: String) -> Self {
+        Fit {
+            model,
+            epochs: run.epochs.len(),
+            best_epoch: run.best_epoch,
+            stopped_early: run.stopped_early,
+            n_train: run.n_train,
+            n_validation: run.n_validation,
+            history_csv: Some(csv),
+        }
+    }
+
     fn closed_form(model: Box<dyn Model>, n_cells: usize) -> Self {
         Fit {
             model,
@@ -224,6 +270,17 @@ pub fn fit(
             Box::new(MeanShift::fit(data)?),
             data.n_cells(),
         )),
+        ModelConfig::ScCvae(c) => {
+            let mut model = ScCvae::new(c.clone(), dims, seed)?;
+            let h = model.fit(data, train, seed, observer)?;
+            let csv = crate::cvae::history_csv(&h);
+            Ok(Fit::trained(Box::new(model), &h, csv))
+        }
+        ModelConfig::ScCvaeFm(c) => {
+            let mut model = ScCvaeFm::new(c.clone(), dims, seed)?;
+            let h = model.fit(data, train, seed, observer)?;
+            Ok(Fit::trained(Box::new(model), &h.cvae, h.to_csv()))
+        }
     }
 }
 
@@ -242,5 +299,16 @@ pub fn load(
         }
         ModelConfig::Copy => Ok(Box::new(CopySource::new(dims))),
         ModelConfig::MeanShift => Ok(Box::new(MeanShift::from_safetensors(dims, weights)?)),
+        ModelConfig::ScCvae(c) => {
+            let model = ScCvae::new(c.clone(), dims, seed)?;
+            model.params().load_safetensors(weights)?;
+            Ok(Box::new(model))
+        }
+        ModelConfig::ScCvaeFm(c) => Ok(Box::new(ScCvaeFm::from_safetensors(
+            c.clone(),
+            dims,
+            seed,
+            weights,
+        )?)),
     }
 }

@@ -23,6 +23,7 @@
 )]
 
 mod adam;
+mod batch_norm;
 mod bias;
 mod error;
 mod init;
@@ -36,6 +37,7 @@ mod storage;
 pub use error::NnError;
 
 pub use adam::{Adam, AdamConfig};
+pub use batch_norm::BatchNorm1d;
 pub use bias::add_bias;
 pub use init::{linear_init, uniform, xavier_uniform};
 pub use layer_norm::layer_norm;
