@@ -28,6 +28,7 @@ pub mod registry;
 pub mod sccbgm;
 mod shortest;
 pub mod train;
+pub mod trvae;
 
 pub use baselines::{CopySource, MeanShift};
 pub use data::{ConceptData, first_non_finite};

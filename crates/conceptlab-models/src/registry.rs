@@ -15,6 +15,7 @@ use crate::data::ConceptData;
 use crate::model::Model;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
 use crate::train::{Observer, TrainConfig};
+use crate::trvae::{TrVae, TrVaeConfig};
 
 /// The kinds of model the registry can fit, save, load and edit with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,6 +31,8 @@ pub enum ModelKind {
     ScCvae,
     #[serde(rename = "sccvae-fm")]
     ScCvaeFm,
+    #[serde(rename = "trvae")]
+    TrVae,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -81,6 +84,12 @@ pub const KINDS: &[KindInfo] = &[
         generator: None,
         summary: "scCVAE-FM: scCVAE plus flow matching conditioned on [mu_CVAE, c]; edits by flow inversion under the new concepts",
     },
+    KindInfo {
+        name: "trvae",
+        kind: ModelKind::TrVae,
+        generator: None,
+        summary: "trVAE: conditional VAE on hard-concept patterns (batch norm, MMD between conditions); edits by decoding under the new pattern",
+    },
 ];
 
 impl ModelKind {
@@ -131,6 +140,8 @@ pub enum ModelConfig {
     ScCvae(ScCvaeConfig),
     #[serde(rename = "sccvae-fm")]
     ScCvaeFm(ScCvaeFmConfig),
+    #[serde(rename = "trvae")]
+    TrVae(TrVaeConfig),
 }
 
 impl ModelConfig {
@@ -141,6 +152,7 @@ impl ModelConfig {
             ModelConfig::MeanShift => ModelKind::MeanShift,
             ModelConfig::ScCvae(_) => ModelKind::ScCvae,
             ModelConfig::ScCvaeFm(_) => ModelKind::ScCvaeFm,
+            ModelConfig::TrVae(_) => ModelKind::TrVae,
         }
     }
 }
@@ -159,6 +171,8 @@ pub struct ModelSettings {
     pub sccvae: ScCvaeConfig,
     /// scCVAE-FM's two stages and the flow's training.
     pub sccvae_fm: ScCvaeFmConfig,
+    /// trVAE's architecture and loss weights.
+    pub trvae: TrVaeConfig,
 }
 
 impl Default for ModelSettings {
@@ -168,6 +182,7 @@ impl Default for ModelSettings {
             sccbgm: ScCbgmConfig::default(),
             sccvae: ScCvaeConfig::default(),
             sccvae_fm: ScCvaeFmConfig::default(),
+            trvae: TrVaeConfig::default(),
         }
     }
 }
@@ -181,7 +196,8 @@ impl ModelSettings {
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
         sccbgm.validate(sccbgm.n_unknown)?;
         self.sccvae.validate()?;
-        self.sccvae_fm.validate()
+        self.sccvae_fm.validate()?;
+        self.trvae.validate()
     }
 
     /// The configuration of `kind` under these settings.
@@ -192,6 +208,7 @@ impl ModelSettings {
             ModelKind::MeanShift => ModelConfig::MeanShift,
             ModelKind::ScCvae => ModelConfig::ScCvae(self.sccvae.clone()),
             ModelKind::ScCvaeFm => ModelConfig::ScCvaeFm(self.sccvae_fm.clone()),
+            ModelKind::TrVae => ModelConfig::TrVae(self.trvae.clone()),
         }
     }
 }
@@ -281,6 +298,10 @@ pub fn fit(
             let h = model.fit(data, train, seed, observer)?;
             Ok(Fit::trained(Box::new(model), &h.cvae, h.to_csv()))
         }
+        ModelConfig::TrVae(c) => {
+            let (model, h, csv) = crate::trvae::fit_for_registry(c, data, train, seed, observer)?;
+            Ok(Fit::trained(Box::new(model), &h, csv))
+        }
     }
 }
 
@@ -305,6 +326,12 @@ pub fn load(
             Ok(Box::new(model))
         }
         ModelConfig::ScCvaeFm(c) => Ok(Box::new(ScCvaeFm::from_safetensors(
+            c.clone(),
+            dims,
+            seed,
+            weights,
+        )?)),
+        ModelConfig::TrVae(c) => Ok(Box::new(TrVae::from_safetensors(
             c.clone(),
             dims,
             seed,

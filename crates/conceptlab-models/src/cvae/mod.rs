@@ -28,7 +28,7 @@ mod network;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt::Write as _;
 
@@ -137,7 +137,7 @@ fn objective(
 /// Refuses any missing annotation: the encoder and the decoder read every
 /// concept column, and a stand-in value would be a concept the cell may not
 /// have. `what` names the cells ("training cell", "edited cell").
-fn check_annotated(observed: ArrayView2<f32>, what: &str) -> Result<(), ModelError> {
+pub(crate) fn check_annotated(observed: ArrayView2<f32>, what: &str) -> Result<(), ModelError> {
     if let Some(((i, j), _)) = observed.indexed_iter().find(|(_, o)| **o == 0.0) {
         return Err(ModelError::Input(format!(
             "{what} {i} has no annotation for concept column {j}; scCVAE encodes and decodes \

@@ -15,12 +15,12 @@ use crate::train::{EpochReport, TrainConfig};
 use crate::{ConceptData, ModelError};
 
 /// The training cells and one held-out edit with its exact answer.
-struct Bench {
-    train: ConceptData,
-    source: Array2<f32>,
-    concepts: Array2<f32>,
-    target: Array2<f32>,
-    twins: Array2<f32>,
+pub(crate) struct Bench {
+    pub train: ConceptData,
+    pub source: Array2<f32>,
+    pub concepts: Array2<f32>,
+    pub target: Array2<f32>,
+    pub twins: Array2<f32>,
 }
 
 fn log1p(counts: &[u32], rows: usize, cols: usize) -> Array2<f32> {
@@ -29,7 +29,7 @@ fn log1p(counts: &[u32], rows: usize, cols: usize) -> Array2<f32> {
 
 /// 800 cells × 30 genes, 4 concepts with strong effects (so a few epochs
 /// learn them), one held-out combination.
-fn bench() -> &'static Bench {
+pub(crate) fn bench() -> &'static Bench {
     static BENCH: OnceLock<Bench> = OnceLock::new();
     BENCH.get_or_init(|| {
         let mut config = SynthConfig::preset("synthetic_1").unwrap();
@@ -65,7 +65,7 @@ fn bench() -> &'static Bench {
     })
 }
 
-fn training(epochs: usize) -> TrainConfig {
+pub(crate) fn training(epochs: usize) -> TrainConfig {
     TrainConfig {
         lr: 3e-3,
         batch_size: 64,
@@ -101,13 +101,13 @@ fn small_fm(flow_epochs: usize) -> ScCvaeFmConfig {
     }
 }
 
-fn trained(config: &ModelConfig, data: &ConceptData, epochs: usize, seed: u64) -> Box<dyn Model> {
+pub(crate) fn trained(config: &ModelConfig, data: &ConceptData, epochs: usize, seed: u64) -> Box<dyn Model> {
     fit(config, data, &training(epochs), seed, &mut |_: &EpochReport| {})
         .unwrap()
         .model
 }
 
-fn edit(
+pub(crate) fn edit(
     model: &dyn Model,
     x: ArrayView2<f32>,
     own: Option<(&Array2<f32>, &Array2<f32>)>,
@@ -129,11 +129,11 @@ fn edit(
     Ok(model.counterfactual(&request)?.x)
 }
 
-fn mse(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
+pub(crate) fn mse(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
     (a - b).mapv(|v| f64::from(v) * f64::from(v)).mean().unwrap()
 }
 
-fn bench_edit(model: &dyn Model, residual: Residual) -> f64 {
+pub(crate) fn bench_edit(model: &dyn Model, residual: Residual) -> f64 {
     let b = bench();
     let observed = Array2::ones(b.concepts.dim());
     let out = edit(
@@ -172,7 +172,7 @@ fn sccvae_fm_edits_held_out_cells_closer_to_their_twins_than_copying() {
 }
 
 /// The first 120 training cells.
-fn tiny() -> ConceptData {
+pub(crate) fn tiny() -> ConceptData {
     let rows: Vec<usize> = (0..120).collect();
     bench().train.select(&rows)
 }
