@@ -89,8 +89,7 @@ impl BatchNorm1d {
             let unbiased = (var.detach() * (n as f64 / (n as f64 - 1.0)))?.squeeze(0)?;
             let new_mean = ((self.running_mean.as_tensor().detach() * (1.0 - m))?
                 + (mean.detach().squeeze(0)? * m)?)?;
-            let new_var =
-                ((self.running_var.as_tensor().detach() * (1.0 - m))? + (unbiased * m)?)?;
+            let new_var = ((self.running_var.as_tensor().detach() * (1.0 - m))? + (unbiased * m)?)?;
             self.running_mean.set(&new_mean)?;
             self.running_var.set(&new_var)?;
             (mean, var)
@@ -133,7 +132,10 @@ mod tests {
         let want = flat(want);
         assert_eq!(got.len(), want.len(), "{what}");
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 2e-5 * w.abs().max(1.0), "{what}[{i}]: {g} vs {w}");
+            assert!(
+                (g - w).abs() <= 2e-5 * w.abs().max(1.0),
+                "{what}[{i}]: {g} vs {w}"
+            );
         }
     }
 
@@ -141,7 +143,10 @@ mod tests {
     /// against `scripts/python/golden_batch_norm.py`.
     #[test]
     fn matches_numpy_in_training_and_evaluation() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/batch_norm_golden.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/batch_norm_golden.json"
+        );
         let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let input = |k: &str, rows: usize| {
             let v = flat(&json["inputs"][k]);
@@ -153,34 +158,78 @@ mod tests {
         let bytes = crate::serialize_tensors(vec![
             ("bn.weight".into(), input("gamma", 1).squeeze(0).unwrap()),
             ("bn.bias".into(), input("beta", 1).squeeze(0).unwrap()),
-            ("bn.running_mean".into(), Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).unwrap()),
-            ("bn.running_var".into(), Tensor::ones(4, candle_core::DType::F32, &Device::Cpu).unwrap()),
+            (
+                "bn.running_mean".into(),
+                Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).unwrap(),
+            ),
+            (
+                "bn.running_var".into(),
+                Tensor::ones(4, candle_core::DType::F32, &Device::Cpu).unwrap(),
+            ),
         ])
         .unwrap();
         params.load_safetensors(&bytes).unwrap();
         let x1 = Var::from_tensor(&input("x1", 6)).unwrap();
         let y1 = bn.forward(x1.as_tensor(), true).unwrap();
         close("train1 y", &y1, &json["train1"]["y"]);
-        close("train1 mean", bn.running_stats().0, &json["train1"]["running_mean"]);
-        close("train1 var", bn.running_stats().1, &json["train1"]["running_var"]);
-        let grads = y1.mul(&input("w", 6)).unwrap().sum_all().unwrap().backward().unwrap();
-        close("grad x", grads.get(x1.as_tensor()).unwrap(), &json["grad"]["x"]);
-        close("grad gamma", grads.get(params.get("bn.weight").unwrap()).unwrap(), &json["grad"]["gamma"]);
-        close("grad beta", grads.get(params.get("bn.bias").unwrap()).unwrap(), &json["grad"]["beta"]);
+        close(
+            "train1 mean",
+            bn.running_stats().0,
+            &json["train1"]["running_mean"],
+        );
+        close(
+            "train1 var",
+            bn.running_stats().1,
+            &json["train1"]["running_var"],
+        );
+        let grads = y1
+            .mul(&input("w", 6))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(
+            "grad x",
+            grads.get(x1.as_tensor()).unwrap(),
+            &json["grad"]["x"],
+        );
+        close(
+            "grad gamma",
+            grads.get(params.get("bn.weight").unwrap()).unwrap(),
+            &json["grad"]["gamma"],
+        );
+        close(
+            "grad beta",
+            grads.get(params.get("bn.bias").unwrap()).unwrap(),
+            &json["grad"]["beta"],
+        );
         assert!(grads.get(params.get("bn.running_mean").unwrap()).is_none());
         let y2 = bn.forward(&input("x2", 6), true).unwrap();
         close("train2 y", &y2, &json["train2"]["y"]);
-        close("train2 var", bn.running_stats().1, &json["train2"]["running_var"]);
+        close(
+            "train2 var",
+            bn.running_stats().1,
+            &json["train2"]["running_var"],
+        );
         // Evaluation reads the running statistics and leaves them alone.
         let y3 = bn.forward(&input("x3", 6), false).unwrap();
         close("eval y", &y3, &json["eval"]["y"]);
-        close("eval var", bn.running_stats().1, &json["train2"]["running_var"]);
+        close(
+            "eval var",
+            bn.running_stats().1,
+            &json["train2"]["running_var"],
+        );
         // They travel with the parameters.
         let saved = params.to_safetensors(&[]).unwrap();
         let mut fresh = ParamSet::new(&Device::Cpu);
         let other = BatchNorm1d::new(&mut fresh, "bn", 4, 0.1, 1e-5).unwrap();
         fresh.load_safetensors(&saved).unwrap();
-        close("loaded eval", &other.forward(&input("x3", 6), false).unwrap(), &json["eval"]["y"]);
+        close(
+            "loaded eval",
+            &other.forward(&input("x3", 6), false).unwrap(),
+            &json["eval"]["y"],
+        );
     }
 
     #[test]

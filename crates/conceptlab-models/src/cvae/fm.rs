@@ -167,9 +167,7 @@ impl ScCvaeFm {
         observer: &mut Observer,
     ) -> Result<ScCvaeFmHistory, ModelError> {
         let cvae = self.cvae.fit(data, train, seed, observer)?;
-        let mu = self
-            .cvae
-            .latent_mean(data.x.view(), data.concepts.view())?;
+        let mu = self.cvae.latent_mean(data.x.view(), data.concepts.view())?;
         let cond = condition(&mu, data.concepts.view())?;
         let flow = self
             .flow

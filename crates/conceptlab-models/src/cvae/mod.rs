@@ -148,9 +148,7 @@ pub(crate) fn check_annotated(observed: ArrayView2<f32>, what: &str) -> Result<(
 }
 
 /// The cells' own concept values from an edit request, every one required.
-pub(crate) fn own_concepts<'a>(
-    request: &EditRequest<'a>,
-) -> Result<Annotations<'a>, ModelError> {
+pub(crate) fn own_concepts<'a>(request: &EditRequest<'a>) -> Result<Annotations<'a>, ModelError> {
     let a = request.annotations.ok_or_else(|| {
         ModelError::Input(
             "scCVAE edits need the edited cells' own concept annotations (its encoder reads \
@@ -203,8 +201,7 @@ impl ScCvae {
 
     fn check_widths(&self, x: ArrayView2<f32>, c: ArrayView2<f32>) -> Result<(), ModelError> {
         let dims = self.net.dims;
-        if x.ncols() != dims.input_dim || c.ncols() != dims.n_concepts() || x.nrows() != c.nrows()
-        {
+        if x.ncols() != dims.input_dim || c.ncols() != dims.n_concepts() || x.nrows() != c.nrows() {
             return Err(ModelError::Input(format!(
                 "the model takes cells × {} features and cells × {} concepts, got {:?} and {:?}",
                 dims.input_dim,
@@ -253,16 +250,22 @@ impl ScCvae {
         let mut out = Array2::zeros((x.nrows(), self.config.latent_dim));
         for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
             let rows = s![start..(start + INFERENCE_CHUNK).min(x.nrows()), ..];
-            let (mu, _) = self
-                .net
-                .encode(&self.tensor(x.slice(rows))?, &self.tensor(c.slice(rows))?, None)?;
+            let (mu, _) = self.net.encode(
+                &self.tensor(x.slice(rows))?,
+                &self.tensor(c.slice(rows))?,
+                None,
+            )?;
             out.slice_mut(rows).assign(&to_array(&mu)?);
         }
         Ok(out)
     }
 
     /// x̂ from latents `z` and concepts `c`.
-    pub fn decode(&self, z: ArrayView2<f32>, c: ArrayView2<f32>) -> Result<Array2<f32>, ModelError> {
+    pub fn decode(
+        &self,
+        z: ArrayView2<f32>,
+        c: ArrayView2<f32>,
+    ) -> Result<Array2<f32>, ModelError> {
         let dims = self.net.dims;
         if z.ncols() != self.config.latent_dim
             || c.ncols() != dims.n_concepts()
@@ -279,9 +282,11 @@ impl ScCvae {
         let mut out = Array2::zeros((z.nrows(), dims.input_dim));
         for start in (0..z.nrows()).step_by(INFERENCE_CHUNK) {
             let rows = s![start..(start + INFERENCE_CHUNK).min(z.nrows()), ..];
-            let x = self
-                .net
-                .decode(&self.tensor(z.slice(rows))?, &self.tensor(c.slice(rows))?, None)?;
+            let x = self.net.decode(
+                &self.tensor(z.slice(rows))?,
+                &self.tensor(c.slice(rows))?,
+                None,
+            )?;
             out.slice_mut(rows).assign(&to_array(&x)?);
         }
         Ok(out)

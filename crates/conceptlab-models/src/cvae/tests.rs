@@ -101,10 +101,21 @@ fn small_fm(flow_epochs: usize) -> ScCvaeFmConfig {
     }
 }
 
-pub(crate) fn trained(config: &ModelConfig, data: &ConceptData, epochs: usize, seed: u64) -> Box<dyn Model> {
-    fit(config, data, &training(epochs), seed, &mut |_: &EpochReport| {})
-        .unwrap()
-        .model
+pub(crate) fn trained(
+    config: &ModelConfig,
+    data: &ConceptData,
+    epochs: usize,
+    seed: u64,
+) -> Box<dyn Model> {
+    fit(
+        config,
+        data,
+        &training(epochs),
+        seed,
+        &mut |_: &EpochReport| {},
+    )
+    .unwrap()
+    .model
 }
 
 pub(crate) fn edit(
@@ -130,7 +141,10 @@ pub(crate) fn edit(
 }
 
 pub(crate) fn mse(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
-    (a - b).mapv(|v| f64::from(v) * f64::from(v)).mean().unwrap()
+    (a - b)
+        .mapv(|v| f64::from(v) * f64::from(v))
+        .mean()
+        .unwrap()
 }
 
 pub(crate) fn bench_edit(model: &dyn Model, residual: Residual) -> f64 {
@@ -282,7 +296,10 @@ fn bad_configs_and_missing_annotations_are_refused() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("training cell 7") && err.contains("column 2"), "{err}");
+    assert!(
+        err.contains("training cell 7") && err.contains("column 2"),
+        "{err}"
+    );
 
     // Edits need every edited cell's annotations.
     for config in [
@@ -305,6 +322,9 @@ fn bad_configs_and_missing_annotations_are_refused() {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("edited cell 3") && err.contains("column 1"), "{err}");
+        assert!(
+            err.contains("edited cell 3") && err.contains("column 1"),
+            "{err}"
+        );
     }
 }

@@ -7,8 +7,8 @@ use crate::ModelError;
 /// The 19 bandwidths of trVAE's multi-scale kernel
 /// `k(a, b) = Σ_s exp(−‖a − b‖² / (2 σ_s))`.
 pub const SIGMAS: [f64; 19] = [
-    1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 100.0,
-    1e3, 1e4, 1e5, 1e6,
+    1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 100.0, 1e3,
+    1e4, 1e5, 1e6,
 ];
 
 /// The kernel matrix between the rows of `a` and `b`.
@@ -88,7 +88,10 @@ mod tests {
         let (ra, rb) = (rows(&a), rows(&b));
         let want = mean(&ra, &ra) + mean(&rb, &rb) - 2.0 * mean(&ra, &rb);
         let got = mmd(&a, &b).unwrap().to_scalar::<f32>().unwrap() as f64;
-        assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{got} vs {want}");
+        assert!(
+            (got - want).abs() < 1e-4 * want.abs().max(1.0),
+            "{got} vs {want}"
+        );
         assert!(mmd(&a, &a).unwrap().to_scalar::<f32>().unwrap().abs() < 1e-4);
         let h = Tensor::cat(&[&a, &b], 0).unwrap();
         let all = between_conditions(&h, &[0, 0, 1, 1, 1]).unwrap();
@@ -96,17 +99,31 @@ mod tests {
         // Three conditions: the sum over the three pairs.
         let labels = [2, 0, 1, 0, 2];
         let rows_of = |c: usize| -> Tensor {
-            let idx: Vec<u32> = (0..5).filter(|&i| labels[i] == c).map(|i| i as u32).collect();
+            let idx: Vec<u32> = (0..5)
+                .filter(|&i| labels[i] == c)
+                .map(|i| i as u32)
+                .collect();
             let n = idx.len();
             h.index_select(&Tensor::from_vec(idx, n, &Device::Cpu).unwrap(), 0)
                 .unwrap()
         };
         let pairs: f32 = [(0, 1), (0, 2), (1, 2)]
             .iter()
-            .map(|&(i, j)| mmd(&rows_of(i), &rows_of(j)).unwrap().to_scalar::<f32>().unwrap())
+            .map(|&(i, j)| {
+                mmd(&rows_of(i), &rows_of(j))
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            })
             .sum();
-        let got = between_conditions(&h, &labels).unwrap().to_scalar::<f32>().unwrap();
-        assert!((got - pairs).abs() < 1e-4 * pairs.max(1.0), "{got} vs {pairs}");
+        let got = between_conditions(&h, &labels)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            (got - pairs).abs() < 1e-4 * pairs.max(1.0),
+            "{got} vs {pairs}"
+        );
         let one = between_conditions(&h, &[2; 5]).unwrap();
         assert_eq!(one.to_scalar::<f32>().unwrap(), 0.0);
     }

@@ -84,7 +84,8 @@ impl Summary for TrVaeLoss {
 pub type TrVaeHistory = TrainingRun<TrVaeLoss>;
 
 fn history_csv(h: &TrVaeHistory) -> String {
-    let mut out = String::from("epoch,lr,train_total,train_reconstruction,train_kl,train_mmd,val_total\n");
+    let mut out =
+        String::from("epoch,lr,train_total,train_reconstruction,train_kl,train_mmd,val_total\n");
     for e in &h.epochs {
         let t = e.train;
         let _ = writeln!(
@@ -266,8 +267,8 @@ impl TrVae {
         let kl = ((((&out.logvar + 1.0)? - out.mu.sqr()?)? - out.logvar.exp()?)?.sum_all()?
             * (-0.5 / b))?;
         let mmd = mmd::between_conditions(&out.first, labels)?;
-        let total = ((&reconstruction + (&kl * self.config.alpha)?)?
-            + (&mmd * self.config.mmd_weight)?)?;
+        let total =
+            ((&reconstruction + (&kl * self.config.alpha)?)? + (&mmd * self.config.mmd_weight)?)?;
         let f = |t: &Tensor| -> Result<f64, ModelError> { Ok(t.to_scalar::<f32>()? as f64) };
         let terms = TrVaeLoss {
             total: f(&total)?,
@@ -293,12 +294,15 @@ impl TrVae {
             let xt = to_tensor(x.slice(s![start..end, ..]), &self.device)?;
             let src = self.onehot(&own[start..end])?;
             let (mu, _) = self.net.encode(&xt, &src, None)?;
-            let (_, edited) = self.net.decode(&mu, &self.onehot(&target[start..end])?, None)?;
+            let (_, edited) = self
+                .net
+                .decode(&mu, &self.onehot(&target[start..end])?, None)?;
             let edited = match residual {
                 Residual::Discard => edited,
                 Residual::Keep => ((edited - self.net.decode(&mu, &src, None)?.1)? + xt)?,
             };
-            out.slice_mut(s![start..end, ..]).assign(&to_array(&edited)?);
+            out.slice_mut(s![start..end, ..])
+                .assign(&to_array(&edited)?);
         }
         Ok(out)
     }
@@ -394,9 +398,17 @@ impl Model for TrVae {
     }
     fn to_safetensors(&self) -> Result<Vec<u8>, ModelError> {
         let k = self.dims.n_hard;
-        let flat: Vec<f32> = self.classes.iter().flatten().map(|&v| f32::from(v)).collect();
+        let flat: Vec<f32> = self
+            .classes
+            .iter()
+            .flatten()
+            .map(|&v| f32::from(v))
+            .collect();
         let table = Tensor::from_vec(flat, (self.classes.len(), k), &Device::Cpu)?;
-        Ok(self.net.params.to_safetensors(&[(CLASSES.to_string(), table)])?)
+        Ok(self
+            .net
+            .params
+            .to_safetensors(&[(CLASSES.to_string(), table)])?)
     }
 }
 

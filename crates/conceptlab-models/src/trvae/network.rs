@@ -94,7 +94,14 @@ impl Network {
         let mut width = input_dim + n_classes;
         let mut encoder = Vec::new();
         for (i, &w) in config.encoder_widths.iter().enumerate() {
-            encoder.push(Block::new(&mut p, &format!("encoder.{i}"), width, w, config, rng)?);
+            encoder.push(Block::new(
+                &mut p,
+                &format!("encoder.{i}"),
+                width,
+                w,
+                config,
+                rng,
+            )?);
             width = w;
         }
         let fc_mu = p.linear("encoder.mu", width, config.latent_dim, rng)?;
@@ -102,7 +109,14 @@ impl Network {
         width = config.latent_dim + n_classes;
         let mut decoder = Vec::new();
         for (i, &w) in config.decoder_widths.iter().enumerate() {
-            decoder.push(Block::new(&mut p, &format!("decoder.{i}"), width, w, config, rng)?);
+            decoder.push(Block::new(
+                &mut p,
+                &format!("decoder.{i}"),
+                width,
+                w,
+                config,
+                rng,
+            )?);
             width = w;
         }
         let output = p.linear("decoder.output", width, input_dim, rng)?;
