@@ -14,6 +14,7 @@ mod baselines;
 pub mod checkpoint;
 pub mod cinemaot;
 mod convert;
+pub mod cvae;
 mod data;
 pub mod edit;
 mod error;
@@ -33,6 +34,7 @@ pub mod sccbgm;
 pub mod scgen;
 mod shortest;
 pub mod train;
+pub mod trvae;
 
 pub use baselines::{CopySource, MeanShift};
 pub use data::{ConceptData, first_non_finite};

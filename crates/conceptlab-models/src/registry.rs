@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 use crate::ModelError;
 use crate::baselines::{CopySource, MeanShift};
 use crate::cinemaot::{CinemaOt, CinemaOtConfig};
+use crate::cvae::{ScCvae, ScCvaeConfig, ScCvaeFm, ScCvaeFmConfig};
 use crate::data::ConceptData;
 use crate::model::Model;
 use crate::nearest::NearestPopulation;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
 use crate::scgen::{ScGen, ScGenConfig};
 use crate::train::{Observer, TrainConfig};
+use crate::trvae::{TrVae, TrVaeConfig};
 
 /// The kinds of model the registry can fit, save, load and edit with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,6 +36,12 @@ pub enum ModelKind {
     Nearest,
     #[serde(rename = "scgen")]
     ScGen,
+    #[serde(rename = "sccvae")]
+    ScCvae,
+    #[serde(rename = "sccvae-fm")]
+    ScCvaeFm,
+    #[serde(rename = "trvae")]
+    TrVae,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -91,6 +99,24 @@ pub const KINDS: &[KindInfo] = &[
         generator: None,
         summary: "scGen: unsupervised batch-norm VAE; edits by latent arithmetic, decoder(mu + mean mu(target) - mean mu(source)) over balanced training populations",
     },
+    KindInfo {
+        name: "sccvae",
+        kind: ModelKind::ScCvae,
+        generator: None,
+        summary: "scCVAE: conditional VAE on [x, c] and [z, c]; edits by encoding with the cell's annotations and decoding with the new concepts",
+    },
+    KindInfo {
+        name: "sccvae-fm",
+        kind: ModelKind::ScCvaeFm,
+        generator: None,
+        summary: "scCVAE-FM: scCVAE plus flow matching conditioned on [mu_CVAE, c]; edits by flow inversion under the new concepts",
+    },
+    KindInfo {
+        name: "trvae",
+        kind: ModelKind::TrVae,
+        generator: None,
+        summary: "trVAE: conditional VAE on hard-concept patterns (batch norm, MMD between conditions); edits by decoding under the new pattern",
+    },
 ];
 
 impl ModelKind {
@@ -115,6 +141,21 @@ impl ModelKind {
             | ModelKind::CinemaOt
             | ModelKind::Nearest => TrainConfig::default(),
             ModelKind::ScGen => crate::scgen::default_training(),
+            // `CVAE_MetaTrainer`: lr 3e-4, batch 128, 200 epochs (the
+            // flow stage of scCVAE-FM has its own, in its config).
+            ModelKind::ScCvae | ModelKind::ScCvaeFm => TrainConfig {
+                lr: 3e-4,
+                batch_size: 128,
+                ..TrainConfig::default()
+            },
+            // `train_trvae`: lr 1e-3, batch 512, patience 30, 85 % training.
+            ModelKind::TrVae => TrainConfig {
+                lr: 1e-3,
+                batch_size: 512,
+                patience: 30,
+                validation_fraction: 0.15,
+                ..TrainConfig::default()
+            },
         }
     }
 
@@ -159,6 +200,12 @@ pub enum ModelConfig {
     Nearest,
     #[serde(rename = "scgen")]
     ScGen(ScGenConfig),
+    #[serde(rename = "sccvae")]
+    ScCvae(ScCvaeConfig),
+    #[serde(rename = "sccvae-fm")]
+    ScCvaeFm(ScCvaeFmConfig),
+    #[serde(rename = "trvae")]
+    TrVae(TrVaeConfig),
 }
 
 impl ModelConfig {
@@ -170,6 +217,9 @@ impl ModelConfig {
             ModelConfig::CinemaOt(_) => ModelKind::CinemaOt,
             ModelConfig::Nearest => ModelKind::Nearest,
             ModelConfig::ScGen(_) => ModelKind::ScGen,
+            ModelConfig::ScCvae(_) => ModelKind::ScCvae,
+            ModelConfig::ScCvaeFm(_) => ModelKind::ScCvaeFm,
+            ModelConfig::TrVae(_) => ModelKind::TrVae,
         }
     }
 }
@@ -188,6 +238,12 @@ pub struct ModelSettings {
     pub cinemaot: CinemaOtConfig,
     /// scGen's architecture and KL weight.
     pub scgen: ScGenConfig,
+    /// scCVAE's architecture and KL weight.
+    pub sccvae: ScCvaeConfig,
+    /// scCVAE-FM's two stages and the flow's training.
+    pub sccvae_fm: ScCvaeFmConfig,
+    /// trVAE's architecture and loss weights.
+    pub trvae: TrVaeConfig,
 }
 
 impl Default for ModelSettings {
@@ -197,6 +253,9 @@ impl Default for ModelSettings {
             sccbgm: ScCbgmConfig::default(),
             cinemaot: CinemaOtConfig::default(),
             scgen: ScGenConfig::default(),
+            sccvae: ScCvaeConfig::default(),
+            sccvae_fm: ScCvaeFmConfig::default(),
+            trvae: TrVaeConfig::default(),
         }
     }
 }
@@ -210,7 +269,10 @@ impl ModelSettings {
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
         sccbgm.validate(sccbgm.n_unknown)?;
         self.cinemaot.validate()?;
-        self.scgen.validate()
+        self.scgen.validate()?;
+        self.sccvae.validate()?;
+        self.sccvae_fm.validate()?;
+        self.trvae.validate()
     }
 
     /// The configuration of `kind` under these settings.
@@ -222,6 +284,9 @@ impl ModelSettings {
             ModelKind::CinemaOt => ModelConfig::CinemaOt(self.cinemaot.clone()),
             ModelKind::Nearest => ModelConfig::Nearest,
             ModelKind::ScGen => ModelConfig::ScGen(self.scgen.clone()),
+            ModelKind::ScCvae => ModelConfig::ScCvae(self.sccvae.clone()),
+            ModelKind::ScCvaeFm => ModelConfig::ScCvaeFm(self.sccvae_fm.clone()),
+            ModelKind::TrVae => ModelConfig::TrVae(self.trvae.clone()),
         }
     }
 }
@@ -241,6 +306,19 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// A model trained by the shared loop (`run` its first stage's run).
+    fn trained<S>(model: Box<dyn Model>, run: &crate::train::TrainingRun<S>, csv: String) -> Self {
+        Fit {
+            model,
+            epochs: run.epochs.len(),
+            best_epoch: run.best_epoch,
+            stopped_early: run.stopped_early,
+            n_train: run.n_train,
+            n_validation: run.n_validation,
+            history_csv: Some(csv),
+        }
+    }
+
     fn closed_form(model: Box<dyn Model>, n_cells: usize) -> Self {
         Fit {
             model,
@@ -308,6 +386,21 @@ pub fn fit(
                 model: Box::new(model),
             })
         }
+        ModelConfig::ScCvae(c) => {
+            let mut model = ScCvae::new(c.clone(), dims, seed)?;
+            let h = model.fit(data, train, seed, observer)?;
+            let csv = crate::cvae::history_csv(&h);
+            Ok(Fit::trained(Box::new(model), &h, csv))
+        }
+        ModelConfig::ScCvaeFm(c) => {
+            let mut model = ScCvaeFm::new(c.clone(), dims, seed)?;
+            let h = model.fit(data, train, seed, observer)?;
+            Ok(Fit::trained(Box::new(model), &h.cvae, h.to_csv()))
+        }
+        ModelConfig::TrVae(c) => {
+            let (model, h, csv) = crate::trvae::fit_for_registry(c, data, train, seed, observer)?;
+            Ok(Fit::trained(Box::new(model), &h, csv))
+        }
     }
 }
 
@@ -333,6 +426,23 @@ pub fn load(
             dims, weights,
         )?)),
         ModelConfig::ScGen(c) => Ok(Box::new(ScGen::from_safetensors(
+            c.clone(),
+            dims,
+            seed,
+            weights,
+        )?)),
+        ModelConfig::ScCvae(c) => {
+            let model = ScCvae::new(c.clone(), dims, seed)?;
+            model.params().load_safetensors(weights)?;
+            Ok(Box::new(model))
+        }
+        ModelConfig::ScCvaeFm(c) => Ok(Box::new(ScCvaeFm::from_safetensors(
+            c.clone(),
+            dims,
+            seed,
+            weights,
+        )?)),
+        ModelConfig::TrVae(c) => Ok(Box::new(TrVae::from_safetensors(
             c.clone(),
             dims,
             seed,
