@@ -93,7 +93,10 @@ fn the_registry_lists_every_kind() {
             "mean-shift",
             "cinemaot",
             "nearest",
-            "scgen"
+            "scgen",
+            "sccvae",
+            "sccvae-fm",
+            "trvae"
         ]
     );
     let o = run(&[
