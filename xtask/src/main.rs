@@ -6,6 +6,7 @@ mod bench_synth;
 mod bench_train;
 mod flow_study;
 mod fuzz;
+mod pbmc_suite;
 mod proc;
 mod robustness;
 
@@ -47,6 +48,9 @@ enum Task {
     /// The flow-matching benchmark: CBM-FM against scCBGM and vanilla FM over
     /// seeds, with the ODE solver study.
     FlowStudy(flow_study::Args),
+    /// The pbmc68k semi-synthetic suite: an injected stimulation, one cell
+    /// type's stimulated cells held out, every method against the exact twins.
+    PbmcSuite(pbmc_suite::Args),
     /// Fuzz the .h5ad reader: read mutated copies of small Python-written
     /// files and fail on any panic, hang or oversized allocation.
     Fuzz(fuzz::Args),
@@ -68,6 +72,7 @@ fn main() -> Result<()> {
         Task::Robustness(args) => robustness::run(&args),
         Task::FlowStudy(args) => flow_study::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::PbmcSuite(args) => pbmc_suite::run(&args),
         Task::BenchTrain(args) => bench_train::run(&args),
         Task::BenchTrainRun(args) => bench_train::run_one(&args),
     }

@@ -31,6 +31,9 @@ use rand_distr::{Gamma, StandardNormal};
 /// | flow validation split | [`streams::SHUFFLED_SPLIT`] | run seed ^ [`streams::SHUFFLED_SPLIT_SALT`] |
 /// | flow decode noise, chunk `k` | [`streams::DECODE_NOISE_BASE`] `+ k` | sampling seed |
 /// | gene-set control genes of set `p` (scanpy's score) | [`streams::GENE_SET_CONTROLS_BASE`] `+ p` | scoring seed |
+/// | pbmc suite: stimulation program (genes, fold changes, type magnitudes) | [`streams::PBMC_PROGRAM`] | suite seed |
+/// | pbmc suite: which cells are stimulated | [`streams::PBMC_ASSIGNMENT`] | suite seed |
+/// | pbmc suite: stochastic rounding of the stimulated twins | [`streams::PBMC_ROUNDING`] | suite seed |
 pub mod streams {
     /// A model's initial weights.
     pub const INIT: u64 = 0;
@@ -48,6 +51,12 @@ pub mod streams {
     /// The control genes of gene set `p` (in file order) draw from stream
     /// `GENE_SET_CONTROLS_BASE + p`.
     pub const GENE_SET_CONTROLS_BASE: u64 = 1 << 40;
+    /// The pbmc semi-synthetic suite's stimulation program.
+    pub const PBMC_PROGRAM: u64 = (1 << 42) + 0x500;
+    /// Which cells of the pbmc suite are stimulated.
+    pub const PBMC_ASSIGNMENT: u64 = (1 << 42) + 0x501;
+    /// The uniforms that round the pbmc suite's stimulated counts.
+    pub const PBMC_ROUNDING: u64 = (1 << 42) + 0x502;
     /// The benchmark's concept corruption (far from the generator's cell streams).
     pub const CORRUPTION: u64 = u64::MAX - 7;
     /// The synthetic benchmark's zero-shot split.
