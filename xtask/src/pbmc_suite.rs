@@ -46,7 +46,9 @@ fn counts_data(path: &str) -> Result<CellData> {
         vec![n, g],
         NumVec::F32(counts.iter().map(|&c| c as f32).collect()),
     )?);
-    Ok(CellData::new(x, data.obs.clone(), raw.var.clone())?)
+    let mut cells = CellData::new(x, data.obs_names().to_vec(), raw.var.index.clone())?;
+    cells.obs = data.obs.clone();
+    Ok(cells)
 }
 
 fn mean_sem(v: &[f64]) -> (f64, f64) {

@@ -26,7 +26,8 @@ fn small_counts(n: usize, g: usize, seed: u64) -> CellData {
             x.push(v as f32);
         }
     }
-    let mut obs = Frame::with_index((0..n).map(|i| format!("c{i}")).collect());
+    let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    let mut obs = Frame::with_index(names.clone());
     let labels: Vec<String> = types.iter().map(|s| s.to_string()).collect();
     obs.insert(
         "cell_type",
@@ -36,9 +37,10 @@ fn small_counts(n: usize, g: usize, seed: u64) -> CellData {
         ),
     )
     .unwrap();
-    let var = Frame::with_index((0..g).map(|j| format!("g{j}")).collect());
     let m = Matrix::Dense(DenseArray::new(vec![n, g], NumVec::F32(x)).unwrap());
-    CellData::new(m, obs, var).unwrap()
+    let mut data = CellData::new(m, names, (0..g).map(|j| format!("g{j}")).collect()).unwrap();
+    data.obs = obs;
+    data
 }
 
 fn suite(seed: u64) -> PbmcSuite {
