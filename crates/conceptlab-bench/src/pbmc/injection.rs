@@ -94,7 +94,7 @@ impl InjectionConfig {
         }
         if self.program_fraction + self.state_fraction > 1.0 {
             return Err(bad(
-                "program_fraction + state_fraction must not exceed 1".to_string(),
+                "program_fraction + state_fraction must not exceed 1".to_string()
             ));
         }
         if self.state_module == 0 || self.state_module > 10_000 {

@@ -1,5 +1,5 @@
 use conceptlab_core::data::Categorical;
-use conceptlab_core::random::{stream_rng, standard_normal};
+use conceptlab_core::random::{standard_normal, stream_rng};
 use conceptlab_core::{CellData, Column, DenseArray, Frame, Matrix, NumVec};
 use conceptlab_models::TrainConfig;
 
@@ -11,7 +11,11 @@ fn small_counts(n: usize, g: usize, seed: u64) -> CellData {
     let mut rng = stream_rng(seed, 9);
     let types = ["A", "B", "C"];
     let profile: Vec<Vec<f64>> = (0..3)
-        .map(|_| (0..g).map(|_| (1.0 + standard_normal(&mut rng)).exp()).collect())
+        .map(|_| {
+            (0..g)
+                .map(|_| (1.0 + standard_normal(&mut rng)).exp())
+                .collect()
+        })
         .collect();
     let mut x = Vec::with_capacity(n * g);
     let mut codes = Vec::with_capacity(n);
@@ -22,7 +26,9 @@ fn small_counts(n: usize, g: usize, seed: u64) -> CellData {
         for rate in &profile[t] {
             let mean = rate * scale;
             // A Poisson-ish count from a rounded gamma-free normal approximation.
-            let v = (mean + mean.sqrt() * standard_normal(&mut rng)).round().max(0.0);
+            let v = (mean + mean.sqrt() * standard_normal(&mut rng))
+                .round()
+                .max(0.0);
             x.push(v as f32);
         }
     }
@@ -32,8 +38,7 @@ fn small_counts(n: usize, g: usize, seed: u64) -> CellData {
     obs.insert(
         "cell_type",
         Column::Categorical(
-            Categorical::new(codes, conceptlab_core::data::Values::Strings(labels), false)
-                .unwrap(),
+            Categorical::new(codes, conceptlab_core::data::Values::Strings(labels), false).unwrap(),
         ),
     )
     .unwrap();
@@ -75,19 +80,26 @@ fn twins_are_exact_and_the_effect_varies_by_cell_and_type() {
             assert_eq!(inj.control.column(j), inj.stimulated_twin.column(j));
         }
     }
-    // The state part varies across cells of one type and averages 0.
+    // The state part varies across cells of one type and averages about 0
+    // (exactly 0 before the clip at ±2.5).
     let a = s.cells_of(0);
     let states: Vec<f64> = a.iter().map(|&i| inj.state[i]).collect();
     let mean = states.iter().sum::<f64>() / states.len() as f64;
     let spread = states.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / states.len() as f64;
-    assert!(mean.abs() < 1e-6 && spread > 0.5, "state mean {mean}, variance {spread}");
+    assert!(
+        mean.abs() < 0.1 && spread > 0.5,
+        "state mean {mean}, variance {spread}"
+    );
     let cfg = InjectionConfig::default();
     let l0 = inj.log_fold_change(0, a[0], &cfg);
     let l1 = inj.log_fold_change(0, a[1], &cfg);
     assert!(l0.iter().zip(&l1).any(|(x, y)| (x - y).abs() > 1e-3));
     // The effect differs by cell type.
     let m = &inj.type_magnitude;
-    assert!((m[0] - m[1]).abs() > 1e-3 && (m[1] - m[2]).abs() > 1e-3, "{m:?}");
+    assert!(
+        (m[0] - m[1]).abs() > 1e-3 && (m[1] - m[2]).abs() > 1e-3,
+        "{m:?}"
+    );
     // Same seed, same bytes; another seed, another program.
     assert_eq!(suite(1).injection.stimulated_twin, inj.stimulated_twin);
     assert_ne!(suite(2).injection.program, inj.program);
@@ -142,7 +154,13 @@ fn the_suite_runs_end_to_end() {
     let out = run(&s, 0, &config).unwrap();
     assert_eq!(out.n_edited, s.cells_of(0).len());
     let get = |m: &str| out.score(m).unwrap().mse;
-    for m in ["copy", "mean-shift", "oracle-shift", "sccbgm", "cbm-fm-edit"] {
+    for m in [
+        "copy",
+        "mean-shift",
+        "oracle-shift",
+        "sccbgm",
+        "cbm-fm-edit",
+    ] {
         assert!(get(m).is_finite(), "{m}");
     }
     // The injected effect is real: copying is worse than the oracle shift,

@@ -22,10 +22,7 @@ use std::fmt::Write as _;
 use crate::ModelError;
 use crate::convert::{to_array, to_tensor};
 use crate::data::ConceptData;
-use crate::model::{
-    ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Model, Residual,
-    intervene_on,
-};
+use crate::model::{ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Model};
 use crate::registry::{ModelConfig, ModelKind};
 use crate::train::{
     self, Epoch, F1Counts, Objective, Observer, Split, Summary, TrainConfig, TrainingRun,
@@ -331,46 +328,16 @@ impl ConceptModel for ScCbgm {
 }
 
 impl Counterfactual for ScCbgm {
-    /// Abduction → action → prediction, keeping or discarding each cell's
-    /// residual as the request says. Where the request carries the cells'
-    /// annotations, the abducted concepts are the annotations (ĉ only where a
-    /// cell has none), both in the decode the edit starts from and in the
-    /// concepts it leaves alone; without them this is [`ConceptModel::edit`].
-    ///
-    /// Why: the decoder is trained on the annotations (teacher forcing), so
-    /// it has only seen 0/1 concept vectors. ĉ is soft, and on a cell type
-    /// whose combination was held out it is least sure; decoding at those
-    /// off-training points made the predicted change differ from cell to
-    /// cell for no reason in the data (pbmc suite: docs/pbmc-suite.md). The
-    /// reference decodes ĉ.
+    /// Abduction → action → prediction ([`ConceptModel::edit`]), keeping or
+    /// discarding each cell's residual as the request says.
     fn counterfactual(&self, request: &EditRequest) -> Result<Counterfactuals, ModelError> {
         request.check(self.n_concepts())?;
-        let x = match request.annotations {
-            None => self.edit(request.x, request.values, request.mask, request.residual)?,
-            Some(a) => {
-                let enc = self.encode(request.x)?;
-                let current = intervene_on(&enc.known, a.values, a.observed)?;
-                let target = intervene_on(&current, request.values, request.mask)?;
-                let edited = self.decode(target.view(), enc.unknown.view())?;
-                match request.residual {
-                    Residual::Discard => edited,
-                    Residual::Keep => {
-                        let reconstruction = self.decode(current.view(), enc.unknown.view())?;
-                        edited - reconstruction + request.x
-                    }
-                }
-            }
-        };
+        let x = self.edit(request.x, request.values, request.mask, request.residual)?;
         Ok(Counterfactuals {
             x,
             carry: request.residual,
             evaluations: None,
         })
-    }
-
-    /// The cells' own concepts are their annotations where present.
-    fn reads_annotations(&self) -> bool {
-        true
     }
 }
 
