@@ -7,6 +7,7 @@ mod bench_synth;
 mod bench_train;
 mod flow_study;
 mod fuzz;
+mod pbmc_suite;
 mod proc;
 mod robustness;
 
@@ -51,6 +52,9 @@ enum Task {
     /// Every registry model on synthetic_1 (each held-out combination, several
     /// seeds) against the exact counterfactual twins: the baselines table.
     Baselines(baselines::Args),
+    /// The pbmc68k semi-synthetic suite: an injected stimulation, one cell
+    /// type's stimulated cells held out, every method against the exact twins.
+    PbmcSuite(pbmc_suite::Args),
     /// Fuzz the .h5ad reader: read mutated copies of small Python-written
     /// files and fail on any panic, hang or oversized allocation.
     Fuzz(fuzz::Args),
@@ -73,6 +77,7 @@ fn main() -> Result<()> {
         Task::FlowStudy(args) => flow_study::run(&args),
         Task::Baselines(args) => baselines::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::PbmcSuite(args) => pbmc_suite::run(&args),
         Task::BenchTrain(args) => bench_train::run(&args),
         Task::BenchTrainRun(args) => bench_train::run_one(&args),
     }

@@ -17,6 +17,7 @@
 )]
 
 mod error;
+pub mod pbmc;
 pub mod protocol;
 pub mod report;
 pub mod studies;

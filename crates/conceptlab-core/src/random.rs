@@ -33,6 +33,9 @@ use rand_distr::{Gamma, StandardNormal};
 /// | gene-set control genes of set `p` (scanpy's score) | [`streams::GENE_SET_CONTROLS_BASE`] `+ p` | scoring seed |
 /// | CINEMA-OT: FastICA's starting matrix (every edit group) | [`streams::CINEMAOT_ICA_INIT`] | run seed |
 /// | scGen edit: resampling of one (source, target) population pair | [`streams::SCGEN_BALANCE`] | model seed ^ FNV-1a of the pair |
+/// | pbmc suite: stimulation program (genes, fold changes, type magnitudes) | [`streams::PBMC_PROGRAM`] | suite seed |
+/// | pbmc suite: which cells are stimulated | [`streams::PBMC_ASSIGNMENT`] | suite seed |
+/// | pbmc suite: stochastic rounding of the stimulated twins | [`streams::PBMC_ROUNDING`] | suite seed |
 pub mod streams {
     /// A model's initial weights.
     pub const INIT: u64 = 0;
@@ -52,6 +55,12 @@ pub mod streams {
     pub const GENE_SET_CONTROLS_BASE: u64 = 1 << 40;
     /// CINEMA-OT's FastICA start (reserved range `(1 << 42) + 0x400 ..+ 0x100`).
     pub const CINEMAOT_ICA_INIT: u64 = (1 << 42) + 0x400;
+    /// The pbmc semi-synthetic suite's stimulation program.
+    pub const PBMC_PROGRAM: u64 = (1 << 42) + 0x500;
+    /// Which cells of the pbmc suite are stimulated.
+    pub const PBMC_ASSIGNMENT: u64 = (1 << 42) + 0x501;
+    /// The uniforms that round the pbmc suite's stimulated counts.
+    pub const PBMC_ROUNDING: u64 = (1 << 42) + 0x502;
     /// The benchmark's concept corruption (far from the generator's cell streams).
     pub const CORRUPTION: u64 = u64::MAX - 7;
     /// scGen's edit-time balancing of the training populations (reserved
