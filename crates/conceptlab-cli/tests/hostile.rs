@@ -90,7 +90,10 @@ fn counts_are_bounded_with_the_key_named() {
         ("train.batch_size=100000000000", "batch_size"),
         ("model.sccbgm.hidden_dim=100000000", "hidden_dim"),
         ("model.cinemaot.max_iter=0", "model.cinemaot.max_iter"),
-        ("model.cinemaot.n_components=100000", "model.cinemaot.n_components"),
+        (
+            "model.cinemaot.n_components=100000",
+            "model.cinemaot.n_components",
+        ),
         ("flow.network.emb_dim=0", "emb_dim"),
         ("flow.train.max_epochs=0", "flow.train"),
         ("preprocess.n_pcs=0", "n_pcs"),
