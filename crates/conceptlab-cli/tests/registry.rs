@@ -84,7 +84,10 @@ fn the_registry_lists_every_kind() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
         .collect();
-    assert_eq!(names, ["sccbgm", "cbm-fm", "copy", "mean-shift"]);
+    assert_eq!(
+        names,
+        ["sccbgm", "cbm-fm", "copy", "mean-shift", "sccvae", "sccvae-fm", "trvae"]
+    );
     let o = run(&[
         "fit",
         p(&pbmc()),

@@ -50,7 +50,8 @@ impl BatchNorm1d {
         momentum: f64,
         eps: f64,
     ) -> Result<Self, NnError> {
-        if !(momentum > 0.0 && momentum <= 1.0) || !(eps > 0.0 && eps.is_finite()) {
+        let valid = momentum > 0.0 && momentum <= 1.0 && eps > 0.0 && eps.is_finite();
+        if !valid {
             return Err(NnError::Tensor(format!(
                 "batch norm `{name}`: momentum must be in (0, 1] and eps positive, got {momentum} and {eps}"
             )));
