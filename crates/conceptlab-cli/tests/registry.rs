@@ -86,7 +86,15 @@ fn the_registry_lists_every_kind() {
         .collect();
     assert_eq!(
         names,
-        ["sccbgm", "cbm-fm", "copy", "mean-shift", "sccvae", "sccvae-fm", "trvae"]
+        [
+            "sccbgm",
+            "cbm-fm",
+            "copy",
+            "mean-shift",
+            "sccvae",
+            "sccvae-fm",
+            "trvae"
+        ]
     );
     let o = run(&[
         "fit",
