@@ -7,8 +7,8 @@
 //! Here a condition is a pattern of the hard concepts (one label per
 //! distinct pattern among the training cells), so trVAE edits any concept a
 //! pattern names. An edit encodes each cell under its own pattern and decodes
-//! under the edited one with z = μ (the reference samples z, §12.5 of the
-//! reference's behaviour; deterministic here). The reference's wrapper is
+//! under the edited one with z = μ (the reference samples z, so its edits
+//! are random; deterministic here). The reference's wrapper is
 //! broken (it rebinds its output AnnData to an array and passes a label that
 //! is not a condition); this is the model it meant to call, not the wrapper.
 //!
