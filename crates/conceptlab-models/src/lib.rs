@@ -11,6 +11,7 @@
 )]
 
 mod baselines;
+pub mod cbgm;
 pub mod checkpoint;
 mod convert;
 mod data;
@@ -29,6 +30,7 @@ mod shortest;
 pub mod train;
 
 pub use baselines::{CopySource, MeanShift};
+pub use cbgm::{Cbgm, CbgmConfig};
 pub use data::{ConceptData, first_non_finite};
 pub use error::ModelError;
 pub use model::{

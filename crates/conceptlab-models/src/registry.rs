@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::baselines::{CopySource, MeanShift};
+use crate::cbgm::{Cbgm, CbgmConfig};
 use crate::data::ConceptData;
 use crate::model::Model;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
@@ -25,6 +26,9 @@ pub enum ModelKind {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    /// The CBGM baseline (concept-embedding VAE).
+    #[serde(rename = "cbgm")]
+    Cbgm,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -64,6 +68,12 @@ pub const KINDS: &[KindInfo] = &[
         generator: None,
         summary: "trivial predictor: moves each cell by the training mean difference between the target and its current concept values",
     },
+    KindInfo {
+        name: "cbgm",
+        kind: ModelKind::Cbgm,
+        generator: None,
+        summary: "CBGM baseline: concept-embedding VAE (two embeddings per concept mixed by its probability, |cos| orthogonality); edits by abduction, action, prediction",
+    },
 ];
 
 impl ModelKind {
@@ -77,7 +87,7 @@ impl ModelKind {
 
     /// Whether the model is a concept bottleneck (it can `encode`).
     pub fn is_bottleneck(self) -> bool {
-        matches!(self, ModelKind::ScCbgm)
+        matches!(self, ModelKind::ScCbgm | ModelKind::Cbgm)
     }
 }
 
@@ -110,6 +120,8 @@ pub enum ModelConfig {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    #[serde(rename = "cbgm")]
+    Cbgm(CbgmConfig),
 }
 
 impl ModelConfig {
@@ -118,6 +130,7 @@ impl ModelConfig {
             ModelConfig::ScCbgm(_) => ModelKind::ScCbgm,
             ModelConfig::Copy => ModelKind::Copy,
             ModelConfig::MeanShift => ModelKind::MeanShift,
+            ModelConfig::Cbgm(_) => ModelKind::Cbgm,
         }
     }
 }
@@ -132,6 +145,8 @@ pub struct ModelSettings {
     pub kind: ModelKind,
     /// scCBGM's architecture and loss weights.
     pub sccbgm: ScCbgmConfig,
+    /// CBGM's architecture and loss weights (`model.cbgm.*`).
+    pub cbgm: CbgmConfig,
 }
 
 impl Default for ModelSettings {
@@ -139,6 +154,7 @@ impl Default for ModelSettings {
         ModelSettings {
             kind: ModelKind::ScCbgm,
             sccbgm: ScCbgmConfig::default(),
+            cbgm: CbgmConfig::default(),
         }
     }
 }
@@ -150,7 +166,16 @@ impl ModelSettings {
         let mut sccbgm = self.sccbgm.clone();
         // The cosine penalty's U = K rule needs the data's K.
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
-        sccbgm.validate(sccbgm.n_unknown)
+        // Each error names its section (`sccbgm.hidden_dim ...`), so the
+        // CLI can report the full key under `model.`.
+        let section = |name: &str, e: ModelError| match e {
+            ModelError::Config(reason) => ModelError::Config(format!("{name}.{reason}")),
+            other => other,
+        };
+        sccbgm
+            .validate(sccbgm.n_unknown)
+            .map_err(|e| section("sccbgm", e))?;
+        self.cbgm.validate().map_err(|e| section("cbgm", e))
     }
 
     /// The configuration of `kind` under these settings.
@@ -159,6 +184,7 @@ impl ModelSettings {
             ModelKind::ScCbgm => ModelConfig::ScCbgm(self.sccbgm.clone()),
             ModelKind::Copy => ModelConfig::Copy,
             ModelKind::MeanShift => ModelConfig::MeanShift,
+            ModelKind::Cbgm => ModelConfig::Cbgm(self.cbgm.clone()),
         }
     }
 }
@@ -216,6 +242,19 @@ pub fn fit(
                 model: Box::new(model),
             })
         }
+        ModelConfig::Cbgm(c) => {
+            let mut model = Cbgm::new(c.clone(), dims, seed)?;
+            let history = model.fit(data, train, seed, observer)?;
+            Ok(Fit {
+                epochs: history.epochs.len(),
+                best_epoch: history.best_epoch,
+                stopped_early: history.stopped_early,
+                n_train: history.n_train,
+                n_validation: history.n_validation,
+                history_csv: Some(history.to_csv()),
+                model: Box::new(model),
+            })
+        }
         ModelConfig::Copy => Ok(Fit::closed_form(
             Box::new(CopySource::new(dims)),
             data.n_cells(),
@@ -237,6 +276,11 @@ pub fn load(
     match config {
         ModelConfig::ScCbgm(c) => {
             let model = ScCbgm::new(c.clone(), dims, seed)?;
+            model.params().load_safetensors(weights)?;
+            Ok(Box::new(model))
+        }
+        ModelConfig::Cbgm(c) => {
+            let model = Cbgm::new(c.clone(), dims, seed)?;
             model.params().load_safetensors(weights)?;
             Ok(Box::new(model))
         }
