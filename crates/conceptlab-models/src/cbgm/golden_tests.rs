@@ -67,11 +67,8 @@ fn build(case: &Value) -> (CbgmConfig, Network) {
     assert_eq!(net.sizes.unknown, n("U"), "sizes rule: U");
     let params = case["params"].as_object().unwrap();
     assert_eq!(params.len(), net.params.len(), "parameter count");
-    let buffer = safetensors::serialize(
-        params.iter().map(|(k, v)| (k.clone(), tensor(v))),
-        None,
-    )
-    .unwrap();
+    let buffer =
+        safetensors::serialize(params.iter().map(|(k, v)| (k.clone(), tensor(v))), None).unwrap();
     let extra = net.params.load_safetensors(&buffer).unwrap();
     assert!(extra.is_empty(), "unused tensors: {:?}", extra.keys());
     (config, net)
@@ -93,13 +90,28 @@ fn forward_pass_and_every_loss_term_match_numpy() {
             ("logvar", &out.logvar),
             ("logits", &out.logits),
             ("probs", &out.probs),
-            ("contexts", &out.contexts),
             ("embedding", &out.embedding),
             ("unknown", &out.unknown),
             ("reconstruction", &out.reconstruction),
         ] {
             assert_close(&format!("{name}: {what}"), got, &fwd[what], 1e-5);
         }
+        // The contexts of the sampled z.
+        let z = (&out.mu
+            + (&out.logvar * 0.5)
+                .unwrap()
+                .exp()
+                .unwrap()
+                .mul(&eps)
+                .unwrap())
+        .unwrap();
+        let (_, _, contexts, _) = net.heads(&z).unwrap();
+        assert_close(
+            &format!("{name}: contexts"),
+            &contexts,
+            &fwd["contexts"],
+            1e-5,
+        );
         let (total, terms) = objective(&config, net.dims, &out, &x, &c, &o).unwrap();
         let want = &case["loss"];
         for (what, got) in [
@@ -119,7 +131,12 @@ fn forward_pass_and_every_loss_term_match_numpy() {
         // z = μ, as edits abduct.
         let at_mu = net.forward(&x, None, None).unwrap();
         let mu = &case["forward_mu"];
-        assert_close(&format!("{name}: probs at μ"), &at_mu.probs, &mu["probs"], 1e-5);
+        assert_close(
+            &format!("{name}: probs at μ"),
+            &at_mu.probs,
+            &mu["probs"],
+            1e-5,
+        );
         assert_close(
             &format!("{name}: reconstruction at μ"),
             &at_mu.reconstruction,
@@ -139,8 +156,8 @@ fn a_missing_annotation_does_not_enter_the_concept_loss() {
     let out = net.forward(&x, Some(&eps), None).unwrap();
     let (_, base) = objective(&config, net.dims, &out, &x, &c, &o).unwrap();
     // Flip every target whose annotation is missing: nothing may change.
-    let flipped = ((&c * &o).unwrap() + ((1.0 - &c).unwrap() * (1.0 - &o).unwrap()).unwrap())
-        .unwrap();
+    let flipped =
+        ((&c * &o).unwrap() + ((1.0 - &c).unwrap() * (1.0 - &o).unwrap()).unwrap()).unwrap();
     let (_, same) = objective(&config, net.dims, &out, &x, &flipped, &o).unwrap();
     assert_eq!(base.concept, same.concept);
     // ...while flipping an observed one does.

@@ -234,9 +234,14 @@ impl ConceptModel for Cbgm {
             let xt = self.tensor(x.slice(s![start..end, ..]))?;
             let (mu, _) = self.net.encode(&xt, None)?;
             let (_, probs, contexts, u) = self.net.heads(&mu)?;
-            known.slice_mut(s![start..end, ..]).assign(&to_array(&probs)?);
-            let code = concatenate(Axis(1), &[to_array(&u)?.view(), to_array(&contexts)?.view()])
-                .map_err(|e| ModelError::Input(e.to_string()))?;
+            known
+                .slice_mut(s![start..end, ..])
+                .assign(&to_array(&probs)?);
+            let code = concatenate(
+                Axis(1),
+                &[to_array(&u)?.view(), to_array(&contexts)?.view()],
+            )
+            .map_err(|e| ModelError::Input(e.to_string()))?;
             unknown.slice_mut(s![start..end, ..]).assign(&code);
         }
         Ok(Encoding { known, unknown })

@@ -42,8 +42,6 @@ pub(crate) struct Forward {
     pub logits: Tensor,
     /// Concept probabilities ĉ = σ(logits).
     pub probs: Tensor,
-    /// Per-concept contexts, concept-major: `[s₁⁺ ‖ s₁⁻ ‖ s₂⁺ ‖ …]` (B×K·2e).
-    pub contexts: Tensor,
     /// The concept embedding E the decoder saw (B×U).
     pub embedding: Tensor,
     pub unknown: Tensor,
@@ -180,7 +178,9 @@ impl Network {
         Ok((self.fc_mu.forward(&h)?, self.fc_var.forward(&h)?))
     }
 
-    /// Concept logits, probabilities, contexts and the unknown code from z.
+    /// Concept logits, probabilities, the per-concept contexts
+    /// (concept-major: `[s₁⁺ ‖ s₁⁻ ‖ s₂⁺ ‖ …]`, B×K·2e) and the unknown code
+    /// from z.
     pub(crate) fn heads(&self, z: &Tensor) -> Result<(Tensor, Tensor, Tensor, Tensor), ModelError> {
         let (b, k, e) = (z.dim(0)?, self.dims.n_concepts(), self.sizes.embedding);
         let contexts = self.context.forward(z)?.relu()?;
@@ -267,7 +267,6 @@ impl Network {
             logvar,
             logits,
             probs,
-            contexts,
             embedding,
             unknown,
             reconstruction,
