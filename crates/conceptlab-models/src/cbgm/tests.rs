@@ -122,7 +122,7 @@ fn mse(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
 }
 
 #[test]
-fn edits_of_a_held_out_combination_beat_copying_the_cells() {
+fn edits_of_held_out_cells_beat_copying_the_cells() {
     let fit = trained();
     let (source, _, _, twins) = edit_case();
     let copy = mse(&source, &twins);
