@@ -1,6 +1,8 @@
 //! Studies built on the protocol: the paper's noisy-concept robustness
-//! study and the flow-matching study over seeds.
+//! study (for any bottleneck model of the registry, over seeds) and the
+//! flow-matching study over seeds.
 
+use conceptlab_models::ModelConfig;
 use conceptlab_synth::{Amount, Corruption};
 use serde::Serialize;
 
@@ -98,6 +100,109 @@ pub fn robustness(
         });
     }
     Ok(out)
+}
+
+/// One bottleneck model's robustness study over seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRobustness {
+    /// The registry kind's name (`sccbgm`, `cbgm`).
+    pub model: String,
+    pub config: ModelConfig,
+    /// Per scenario, each method's error (mean over the held-out
+    /// combinations of one seed) as mean ± sd over seeds. The protocol's
+    /// `sccbgm` / `sccbgm-decoder` rows are the model under study; here they
+    /// are named after it (`cbgm`, `cbgm-decoder`).
+    pub scenarios: Vec<ScenarioSpread>,
+    /// The full study of each seed, as [`robustness`] returns it.
+    pub seeds: Vec<(u64, Vec<ScenarioResult>)>,
+}
+
+/// One scenario's errors over seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioSpread {
+    pub scenario: String,
+    pub methods: Vec<Spread>,
+}
+
+/// [`robustness`] for each bottleneck model `models` (registry configs, put
+/// into `base`) and each model seed of `seeds`, on one suite (the data are
+/// the same for every seed; the seed fixes weights, batches and the
+/// corruptions). `progress` hears of each run (model, seed, scenario,
+/// combination).
+pub fn robustness_by_model(
+    suite: &SyntheticSuite,
+    base: &Setup,
+    models: &[ModelConfig],
+    seeds: &[u64],
+    interventions: &[usize],
+    n_mod: usize,
+    progress: &mut dyn FnMut(&str, u64, &str, usize, &Outcome),
+) -> Result<Vec<ModelRobustness>, BenchError> {
+    let mut out = Vec::new();
+    for model in models {
+        let name = model.kind().name();
+        let mut per_seed = Vec::new();
+        for &seed in seeds {
+            let setup = Setup {
+                model: model.clone(),
+                seed,
+                ..base.clone()
+            };
+            let scenarios = robustness(suite, &setup, interventions, n_mod, &mut |s, iv, o| {
+                progress(name, seed, s, iv, o)
+            })?;
+            per_seed.push((seed, scenarios));
+        }
+        out.push(ModelRobustness {
+            model: name.to_string(),
+            config: model.clone(),
+            scenarios: spread_over_seeds(&per_seed, name),
+            seeds: per_seed,
+        });
+    }
+    Ok(out)
+}
+
+/// Each scenario's method means, as mean ± sd over the seeds' studies.
+fn spread_over_seeds(per_seed: &[(u64, Vec<ScenarioResult>)], model: &str) -> Vec<ScenarioSpread> {
+    let Some((_, first)) = per_seed.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, scenario)| ScenarioSpread {
+            scenario: scenario.scenario.clone(),
+            methods: scenario
+                .means
+                .iter()
+                .map(|m| {
+                    let values: Vec<f64> = per_seed
+                        .iter()
+                        .filter_map(|(_, s)| s.get(i))
+                        .filter_map(|s| s.means.iter().find(|x| x.method == m.method))
+                        .map(|x| x.mse)
+                        .collect();
+                    let (mean, sd) = mean_sd(&values);
+                    let method = match m.method.strip_prefix("sccbgm") {
+                        Some(rest) => format!("{model}{rest}"),
+                        None => m.method.clone(),
+                    };
+                    Spread {
+                        method,
+                        label: if model == "sccbgm" {
+                            m.label.clone()
+                        } else {
+                            m.label.replace("scCBGM", &model.to_uppercase())
+                        },
+                        mean,
+                        sd,
+                        values,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Mean and sample standard deviation of a method's error over runs.

@@ -341,19 +341,10 @@ impl Settings {
         self.preprocess
             .validate()
             .map_err(|e| invalid("preprocess", &plain(e)))?;
-        // Its messages name `cinemaot.<field>`; checked first so that the
-        // scCBGM label below never claims them.
+        // Each kind's errors name its section (`scgen.hidden_dim ...`).
         self.model
-            .cinemaot
             .validate()
             .map_err(|e| invalid("model", &plain(e)))?;
-        self.model
-            .scgen
-            .validate()
-            .map_err(|e| invalid("model.scgen", &plain(e)))?;
-        self.model
-            .validate()
-            .map_err(|e| invalid("model.sccbgm", &plain(e)))?;
         self.train
             .validate()
             .map_err(|e| invalid("train", &plain(e)))?;

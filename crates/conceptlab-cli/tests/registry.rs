@@ -96,7 +96,8 @@ fn the_registry_lists_every_kind() {
             "scgen",
             "sccvae",
             "sccvae-fm",
-            "trvae"
+            "trvae",
+            "cbgm"
         ]
     );
     let o = run(&[

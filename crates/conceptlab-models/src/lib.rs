@@ -11,6 +11,7 @@
 )]
 
 mod baselines;
+pub mod cbgm;
 pub mod checkpoint;
 pub mod cinemaot;
 mod convert;
@@ -37,6 +38,7 @@ pub mod train;
 pub mod trvae;
 
 pub use baselines::{CopySource, MeanShift};
+pub use cbgm::{Cbgm, CbgmConfig};
 pub use data::{ConceptData, first_non_finite};
 pub use error::ModelError;
 pub use model::{

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::baselines::{CopySource, MeanShift};
+use crate::cbgm::{Cbgm, CbgmConfig};
 use crate::cinemaot::{CinemaOt, CinemaOtConfig};
 use crate::cvae::{ScCvae, ScCvaeConfig, ScCvaeFm, ScCvaeFmConfig};
 use crate::data::ConceptData;
@@ -42,6 +43,9 @@ pub enum ModelKind {
     ScCvaeFm,
     #[serde(rename = "trvae")]
     TrVae,
+    /// The CBGM baseline (concept-embedding VAE).
+    #[serde(rename = "cbgm")]
+    Cbgm,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -117,6 +121,12 @@ pub const KINDS: &[KindInfo] = &[
         generator: None,
         summary: "trVAE: conditional VAE on hard-concept patterns (batch norm, MMD between conditions); edits by decoding under the new pattern",
     },
+    KindInfo {
+        name: "cbgm",
+        kind: ModelKind::Cbgm,
+        generator: None,
+        summary: "CBGM baseline: concept-embedding VAE (two embeddings per concept mixed by its probability, |cos| orthogonality); edits by abduction, action, prediction",
+    },
 ];
 
 impl ModelKind {
@@ -136,6 +146,7 @@ impl ModelKind {
             // Closed-form and matching models do not train; the loop's
             // defaults only size their validation split (none is used).
             ModelKind::ScCbgm
+            | ModelKind::Cbgm
             | ModelKind::Copy
             | ModelKind::MeanShift
             | ModelKind::CinemaOt
@@ -161,7 +172,7 @@ impl ModelKind {
 
     /// Whether the model is a concept bottleneck (it can `encode`).
     pub fn is_bottleneck(self) -> bool {
-        matches!(self, ModelKind::ScCbgm)
+        matches!(self, ModelKind::ScCbgm | ModelKind::Cbgm)
     }
 }
 
@@ -206,6 +217,8 @@ pub enum ModelConfig {
     ScCvaeFm(ScCvaeFmConfig),
     #[serde(rename = "trvae")]
     TrVae(TrVaeConfig),
+    #[serde(rename = "cbgm")]
+    Cbgm(CbgmConfig),
 }
 
 impl ModelConfig {
@@ -220,6 +233,7 @@ impl ModelConfig {
             ModelConfig::ScCvae(_) => ModelKind::ScCvae,
             ModelConfig::ScCvaeFm(_) => ModelKind::ScCvaeFm,
             ModelConfig::TrVae(_) => ModelKind::TrVae,
+            ModelConfig::Cbgm(_) => ModelKind::Cbgm,
         }
     }
 }
@@ -244,6 +258,8 @@ pub struct ModelSettings {
     pub sccvae_fm: ScCvaeFmConfig,
     /// trVAE's architecture and loss weights.
     pub trvae: TrVaeConfig,
+    /// CBGM's architecture and loss weights (`model.cbgm.*`).
+    pub cbgm: CbgmConfig,
 }
 
 impl Default for ModelSettings {
@@ -256,6 +272,7 @@ impl Default for ModelSettings {
             sccvae: ScCvaeConfig::default(),
             sccvae_fm: ScCvaeFmConfig::default(),
             trvae: TrVaeConfig::default(),
+            cbgm: CbgmConfig::default(),
         }
     }
 }
@@ -267,12 +284,31 @@ impl ModelSettings {
         let mut sccbgm = self.sccbgm.clone();
         // The cosine penalty's U = K rule needs the data's K.
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
-        sccbgm.validate(sccbgm.n_unknown)?;
-        self.cinemaot.validate()?;
-        self.scgen.validate()?;
-        self.sccvae.validate()?;
-        self.sccvae_fm.validate()?;
-        self.trvae.validate()
+        // Each error names its section (`sccbgm.hidden_dim ...`), so the
+        // CLI can report the full key under `model.`.
+        let section = |name: &str, e: ModelError| match e {
+            ModelError::Config(reason) => {
+                let field = reason
+                    .strip_prefix(&format!("{name}."))
+                    .or_else(|| reason.strip_prefix(&format!("{name} ")))
+                    .unwrap_or(&reason);
+                ModelError::Config(format!("{name}.{field}"))
+            }
+            other => other,
+        };
+        sccbgm
+            .validate(sccbgm.n_unknown)
+            .map_err(|e| section("sccbgm", e))?;
+        self.cbgm.validate().map_err(|e| section("cbgm", e))?;
+        self.cinemaot
+            .validate()
+            .map_err(|e| section("cinemaot", e))?;
+        self.scgen.validate().map_err(|e| section("scgen", e))?;
+        self.sccvae.validate().map_err(|e| section("sccvae", e))?;
+        self.sccvae_fm
+            .validate()
+            .map_err(|e| section("sccvae_fm", e))?;
+        self.trvae.validate().map_err(|e| section("trvae", e))
     }
 
     /// The configuration of `kind` under these settings.
@@ -287,6 +323,7 @@ impl ModelSettings {
             ModelKind::ScCvae => ModelConfig::ScCvae(self.sccvae.clone()),
             ModelKind::ScCvaeFm => ModelConfig::ScCvaeFm(self.sccvae_fm.clone()),
             ModelKind::TrVae => ModelConfig::TrVae(self.trvae.clone()),
+            ModelKind::Cbgm => ModelConfig::Cbgm(self.cbgm.clone()),
         }
     }
 }
@@ -357,6 +394,19 @@ pub fn fit(
                 model: Box::new(model),
             })
         }
+        ModelConfig::Cbgm(c) => {
+            let mut model = Cbgm::new(c.clone(), dims, seed)?;
+            let history = model.fit(data, train, seed, observer)?;
+            Ok(Fit {
+                epochs: history.epochs.len(),
+                best_epoch: history.best_epoch,
+                stopped_early: history.stopped_early,
+                n_train: history.n_train,
+                n_validation: history.n_validation,
+                history_csv: Some(history.to_csv()),
+                model: Box::new(model),
+            })
+        }
         ModelConfig::Copy => Ok(Fit::closed_form(
             Box::new(CopySource::new(dims)),
             data.n_cells(),
@@ -414,6 +464,11 @@ pub fn load(
     match config {
         ModelConfig::ScCbgm(c) => {
             let model = ScCbgm::new(c.clone(), dims, seed)?;
+            model.params().load_safetensors(weights)?;
+            Ok(Box::new(model))
+        }
+        ModelConfig::Cbgm(c) => {
+            let model = Cbgm::new(c.clone(), dims, seed)?;
             model.params().load_safetensors(weights)?;
             Ok(Box::new(model))
         }

@@ -63,9 +63,39 @@ pub fn cross_covariance(c: &Tensor, u: &Tensor) -> Result<Tensor, NnError> {
 
 /// Mean over rows of |cos(c_b, u_b)| (eps 1e-6): the CBGM baseline's
 /// orthogonality term. Requires dim(c) = dim(u).
+///
+/// Each norm is `sqrt(max(‖·‖², eps²))` = `max(‖·‖, eps)`: clamping before
+/// the square root keeps the gradient finite for an all-zero row (a ReLU
+/// unknown code that is off for a cell), where `max(sqrt(0), eps)` passes
+/// 0 · ∞ = NaN back and poisons every weight.
 pub fn abs_cosine(c: &Tensor, u: &Tensor) -> Result<Tensor, NnError> {
     let dot = c.mul(u)?.sum_keepdim(1)?;
-    let nc = c.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6f32, f32::MAX)?;
-    let nu = u.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6f32, f32::MAX)?;
+    let norm = |t: &Tensor| -> Result<Tensor, NnError> {
+        Ok(t.sqr()?.sum_keepdim(1)?.clamp(1e-12f32, f32::MAX)?.sqrt()?)
+    };
+    let (nc, nu) = (norm(c)?, norm(u)?);
     Ok(dot.div(&nc.mul(&nu)?)?.abs()?.mean_all()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    #[test]
+    fn abs_cosine_has_a_finite_gradient_for_an_all_zero_row() {
+        let c = Var::from_slice(&[1f32, 2.0, 0.5, -1.0], (2, 2), &Device::Cpu).unwrap();
+        // The second cell's unknown code is entirely off (ReLU).
+        let u = Var::from_slice(&[3f32, 1.0, 0.0, 0.0], (2, 2), &Device::Cpu).unwrap();
+        let loss = abs_cosine(c.as_tensor(), u.as_tensor()).unwrap();
+        // Row 0: |1·3 + 2·1| / (√5·√10); row 1 contributes 0.
+        let want = 5.0 / (5f32.sqrt() * 10f32.sqrt()) / 2.0;
+        assert!((loss.to_scalar::<f32>().unwrap() - want).abs() < 1e-6);
+        let grads = loss.backward().unwrap();
+        for v in [&c, &u] {
+            let g = grads.get(v.as_tensor()).unwrap().flatten_all().unwrap();
+            assert!(g.to_vec1::<f32>().unwrap().iter().all(|x| x.is_finite()));
+        }
+    }
 }
