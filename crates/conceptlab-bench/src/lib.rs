@@ -24,6 +24,6 @@ pub mod studies;
 pub mod suite;
 
 pub use error::BenchError;
-pub use protocol::{Baseline, FlowOutcome, FlowSetup, Outcome, Setup, Timing, run};
+pub use protocol::{Baseline, Failure, FlowOutcome, FlowSetup, Outcome, Setup, Timing, run};
 pub use report::{MethodScore, ResultRow, mean_scores};
 pub use suite::SyntheticSuite;

@@ -371,6 +371,8 @@ pub struct Outcome {
     pub flow: Option<FlowOutcome>,
     /// What each of [`Setup::baselines`] cost.
     pub timings: Vec<Timing>,
+    /// The baselines that could not fit or edit these cells, and why.
+    pub failures: Vec<Failure>,
     pub epochs: usize,
     pub best_epoch: usize,
     pub train_seconds: f64,
@@ -385,6 +387,13 @@ pub struct Timing {
     /// Epochs trained (0 for closed-form models).
     pub epochs: usize,
     pub edit_seconds: f64,
+}
+
+/// A baseline that could not run on a run's cells.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub method: String,
+    pub error: String,
 }
 
 /// Mean squared difference per entry of two equally shaped arrays.
@@ -646,16 +655,30 @@ pub fn run(
         score("oracle-shift", "oracle: true mean effect (bound)", &oracle)?,
     ];
     let mut timings = Vec::new();
+    let mut failures = Vec::new();
     for baseline in &setup.baselines {
         let name = baseline.config.kind().name();
         let started = Instant::now();
-        let fitted = registry::fit(
+        // A model that cannot run on these cells (a design limit, e.g. a
+        // held-out pattern it cannot represent) is recorded and the run goes
+        // on: one baseline never costs a benchmark the others' results.
+        let fitted = match registry::fit(
             &baseline.config,
             &training,
             &baseline.train,
             setup.seed,
             observer,
-        )?;
+        ) {
+            Ok(fitted) => fitted,
+            Err(e) => {
+                tracing::warn!("{name} could not be fitted: {e}");
+                failures.push(Failure {
+                    method: name.to_string(),
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
         let fit_seconds = started.elapsed().as_secs_f64();
         let mut baseline_request = request;
         baseline_request.sampling = setup.flow.as_ref().map(|f| Sampling {
@@ -665,7 +688,17 @@ pub fn run(
             seed: setup.seed,
         });
         let started = Instant::now();
-        let edited = fitted.model.counterfactual(&baseline_request)?.x;
+        let edited = match fitted.model.counterfactual(&baseline_request) {
+            Ok(c) => c.x,
+            Err(e) => {
+                tracing::warn!("{name} could not edit: {e}");
+                failures.push(Failure {
+                    method: name.to_string(),
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
         let edit_seconds = started.elapsed().as_secs_f64();
         // Tables name baselines as users type them (`fit --model-type`).
         methods.push(score(name, name, &edited)?);
@@ -753,6 +786,7 @@ pub fn run(
         target_auroc,
         flow,
         timings,
+        failures,
         epochs: sccbgm.epochs,
         best_epoch: sccbgm.best_epoch,
         train_seconds,

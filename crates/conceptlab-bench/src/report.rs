@@ -131,6 +131,7 @@ mod tests {
             target_auroc: None,
             flow: None,
             timings: Vec::new(),
+            failures: Vec::new(),
             epochs: 1,
             best_epoch: 0,
             train_seconds: 0.1,

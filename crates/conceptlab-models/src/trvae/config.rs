@@ -23,8 +23,11 @@ pub struct TrVaeConfig {
     pub dropout: f32,
     /// Batch-norm momentum, PyTorch's convention (the new batch's weight).
     pub momentum: f64,
-    /// ReLU on the reconstruction (the reference; features must then be
-    /// non-negative, e.g. log expression rather than PCA scores).
+    /// ReLU on the reconstruction, as the reference has: features must then
+    /// be non-negative (log expression). Off by default, because conceptlab
+    /// models read PCA scores unless the pipeline keeps genes
+    /// (`preprocess.n_pcs`), and a ReLU output cannot produce a negative
+    /// score.
     pub output_relu: bool,
 }
 
@@ -38,7 +41,7 @@ impl Default for TrVaeConfig {
             mmd_weight: 10.0,
             dropout: 0.2,
             momentum: 0.1,
-            output_relu: true,
+            output_relu: false,
         }
     }
 }
