@@ -316,7 +316,7 @@ impl Settings {
             .map_err(|e| invalid("preprocess", &plain(e)))?;
         self.model
             .validate()
-            .map_err(|e| invalid("model.sccbgm", &plain(e)))?;
+            .map_err(|e| invalid("model", &plain(e)))?;
         self.train
             .validate()
             .map_err(|e| invalid("train", &plain(e)))?;

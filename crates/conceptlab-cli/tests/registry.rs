@@ -84,7 +84,19 @@ fn the_registry_lists_every_kind() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
         .collect();
-    assert_eq!(names, ["sccbgm", "cbm-fm", "copy", "mean-shift"]);
+    assert_eq!(
+        names,
+        [
+            "sccbgm",
+            "cbm-fm",
+            "mixed-cbm-fm",
+            "raw-fm",
+            "vanilla-fm",
+            "conceptflow",
+            "copy",
+            "mean-shift"
+        ]
+    );
     let o = run(&[
         "fit",
         p(&pbmc()),

@@ -31,6 +31,7 @@ use rand_distr::{Gamma, StandardNormal};
 /// | flow validation split | [`streams::SHUFFLED_SPLIT`] | run seed ^ [`streams::SHUFFLED_SPLIT_SALT`] |
 /// | flow decode noise, chunk `k` | [`streams::DECODE_NOISE_BASE`] `+ k` | sampling seed |
 /// | gene-set control genes of set `p` (scanpy's score) | [`streams::GENE_SET_CONTROLS_BASE`] `+ p` | scoring seed |
+/// | ConceptFlow prior noise of a decode (chunks in order) | [`streams::CONCEPTFLOW_PRIOR_NOISE`] | sampling seed |
 pub mod streams {
     /// A model's initial weights.
     pub const INIT: u64 = 0;
@@ -48,6 +49,9 @@ pub mod streams {
     /// The control genes of gene set `p` (in file order) draw from stream
     /// `GENE_SET_CONTROLS_BASE + p`.
     pub const GENE_SET_CONTROLS_BASE: u64 = 1 << 40;
+    /// ConceptFlow's draws from its learned prior in a decode (one stream,
+    /// chunks in order; range `(1 << 42) + 0x300 ..+ 0x100`).
+    pub const CONCEPTFLOW_PRIOR_NOISE: u64 = (1 << 42) + 0x100 * 3;
     /// The benchmark's concept corruption (far from the generator's cell streams).
     pub const CORRUPTION: u64 = u64::MAX - 7;
     /// The synthetic benchmark's zero-shot split.

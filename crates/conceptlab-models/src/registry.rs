@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ModelError;
 use crate::baselines::{CopySource, MeanShift};
 use crate::data::ConceptData;
+use crate::flow::{ConceptFlow, ConceptFlowConfig, RawFm, RawFmConfig};
 use crate::model::Model;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
 use crate::train::{Observer, TrainConfig};
@@ -25,6 +26,11 @@ pub enum ModelKind {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    /// Flow matching on the observed concepts (CellFlow-style "vanilla FM").
+    #[serde(rename = "raw-fm", alias = "vanilla-fm")]
+    RawFm,
+    #[serde(rename = "conceptflow")]
+    ConceptFlow,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -53,6 +59,30 @@ pub const KINDS: &[KindInfo] = &[
         summary: "CBM-FM: scCBGM plus flow matching conditioned on its embedding [c, u] (edit --generator fm)",
     },
     KindInfo {
+        name: "mixed-cbm-fm",
+        kind: ModelKind::ScCbgm,
+        generator: Some(GeneratorKind::CbmFm),
+        summary: "mixed CBM-FM: cbm-fm for hard and soft (dose-like) concepts together; the same model, as scCBGM's soft columns already have the mixed model's linear head and clipped MSE",
+    },
+    KindInfo {
+        name: "raw-fm",
+        kind: ModelKind::RawFm,
+        generator: None,
+        summary: "vanilla FM (CellFlow-style): flow matching conditioned on the cells' observed concepts [c*observed, observed]; edits invert under the old annotations",
+    },
+    KindInfo {
+        name: "vanilla-fm",
+        kind: ModelKind::RawFm,
+        generator: None,
+        summary: "the same model as raw-fm (another name for it)",
+    },
+    KindInfo {
+        name: "conceptflow",
+        kind: ModelKind::ConceptFlow,
+        generator: None,
+        summary: "ConceptFlow: end-to-end concept-bottleneck flow with a learned conditional Gaussian prior on [c, u]; edits by inversion (--mode decode: generation from the prior)",
+    },
+    KindInfo {
         name: "copy",
         kind: ModelKind::Copy,
         generator: None,
@@ -77,7 +107,13 @@ impl ModelKind {
 
     /// Whether the model is a concept bottleneck (it can `encode`).
     pub fn is_bottleneck(self) -> bool {
-        matches!(self, ModelKind::ScCbgm)
+        matches!(self, ModelKind::ScCbgm | ModelKind::ConceptFlow)
+    }
+
+    /// Whether the model's own counterfactuals integrate a flow (they read
+    /// [`EditRequest::sampling`](crate::EditRequest::sampling)).
+    pub fn is_flow(self) -> bool {
+        matches!(self, ModelKind::RawFm | ModelKind::ConceptFlow)
     }
 }
 
@@ -110,6 +146,10 @@ pub enum ModelConfig {
     Copy,
     #[serde(rename = "mean-shift")]
     MeanShift,
+    #[serde(rename = "raw-fm", alias = "vanilla-fm")]
+    RawFm(RawFmConfig),
+    #[serde(rename = "conceptflow")]
+    ConceptFlow(ConceptFlowConfig),
 }
 
 impl ModelConfig {
@@ -118,6 +158,8 @@ impl ModelConfig {
             ModelConfig::ScCbgm(_) => ModelKind::ScCbgm,
             ModelConfig::Copy => ModelKind::Copy,
             ModelConfig::MeanShift => ModelKind::MeanShift,
+            ModelConfig::RawFm(_) => ModelKind::RawFm,
+            ModelConfig::ConceptFlow(_) => ModelKind::ConceptFlow,
         }
     }
 }
@@ -132,6 +174,10 @@ pub struct ModelSettings {
     pub kind: ModelKind,
     /// scCBGM's architecture and loss weights.
     pub sccbgm: ScCbgmConfig,
+    /// raw-fm's velocity network.
+    pub raw_fm: RawFmConfig,
+    /// ConceptFlow's architecture and loss weights.
+    pub conceptflow: ConceptFlowConfig,
 }
 
 impl Default for ModelSettings {
@@ -139,6 +185,8 @@ impl Default for ModelSettings {
         ModelSettings {
             kind: ModelKind::ScCbgm,
             sccbgm: ScCbgmConfig::default(),
+            raw_fm: RawFmConfig::default(),
+            conceptflow: ConceptFlowConfig::default(),
         }
     }
 }
@@ -150,7 +198,16 @@ impl ModelSettings {
         let mut sccbgm = self.sccbgm.clone();
         // The cosine penalty's U = K rule needs the data's K.
         sccbgm.orthogonality = crate::sccbgm::Orthogonality::CrossCovariance;
-        sccbgm.validate(sccbgm.n_unknown)
+        // Each section's errors name it (`model.<section>` in the settings).
+        let named = |section: &str, r: Result<(), ModelError>| {
+            r.map_err(|e| match e {
+                ModelError::Config(reason) => ModelError::Config(format!("{section}.{reason}")),
+                other => other,
+            })
+        };
+        named("sccbgm", sccbgm.validate(sccbgm.n_unknown))?;
+        named("raw_fm", self.raw_fm.validate())?;
+        named("conceptflow", self.conceptflow.validate())
     }
 
     /// The configuration of `kind` under these settings.
@@ -159,6 +216,8 @@ impl ModelSettings {
             ModelKind::ScCbgm => ModelConfig::ScCbgm(self.sccbgm.clone()),
             ModelKind::Copy => ModelConfig::Copy,
             ModelKind::MeanShift => ModelConfig::MeanShift,
+            ModelKind::RawFm => ModelConfig::RawFm(self.raw_fm.clone()),
+            ModelKind::ConceptFlow => ModelConfig::ConceptFlow(self.conceptflow.clone()),
         }
     }
 }
@@ -178,6 +237,22 @@ pub struct Fit {
 }
 
 impl Fit {
+    fn trained<S>(
+        model: Box<dyn Model>,
+        run: &crate::train::TrainingRun<S>,
+        history_csv: String,
+    ) -> Self {
+        Fit {
+            model,
+            epochs: run.epochs.len(),
+            best_epoch: run.best_epoch,
+            stopped_early: run.stopped_early,
+            n_train: run.n_train,
+            n_validation: run.n_validation,
+            history_csv: Some(history_csv),
+        }
+    }
+
     fn closed_form(model: Box<dyn Model>, n_cells: usize) -> Self {
         Fit {
             model,
@@ -224,6 +299,14 @@ pub fn fit(
             Box::new(MeanShift::fit(data)?),
             data.n_cells(),
         )),
+        ModelConfig::RawFm(c) => {
+            let (model, history) = RawFm::fit(c.clone(), data, train, seed, observer)?;
+            Ok(Fit::trained(Box::new(model), &history, history.to_csv()))
+        }
+        ModelConfig::ConceptFlow(c) => {
+            let (model, history) = ConceptFlow::fit(c.clone(), data, train, seed, observer)?;
+            Ok(Fit::trained(Box::new(model), &history, history.to_csv()))
+        }
     }
 }
 
@@ -242,5 +325,11 @@ pub fn load(
         }
         ModelConfig::Copy => Ok(Box::new(CopySource::new(dims))),
         ModelConfig::MeanShift => Ok(Box::new(MeanShift::from_safetensors(dims, weights)?)),
+        ModelConfig::RawFm(c) => Ok(Box::new(RawFm::from_safetensors(c.clone(), dims, weights)?)),
+        ModelConfig::ConceptFlow(c) => Ok(Box::new(ConceptFlow::from_safetensors(
+            c.clone(),
+            dims,
+            weights,
+        )?)),
     }
 }
