@@ -96,7 +96,7 @@ def f32(v):
 def inputs():
     b = np.arange(B)[:, None]
     j = np.arange(G)[None, :]
-    x = f32(np.sin(0.7 * b + 1.3 * j + 0.11 * b * j + 0.3) + 0.5 * np.cos(1.9 * b - 0.4 * j))
+    x = f32(3 * (np.sin(0.7 * b + 1.3 * j + 0.11 * b * j + 0.3) + 0.5 * np.cos(1.9 * b - 0.4 * j)))
     c = np.zeros((B, K))
     c[:, 0] = (np.sin(1.3 * np.arange(B) + 0.5) > 0).astype(float)
     c[:, 1] = 1.0  # constant among the observed: leaves the penalty

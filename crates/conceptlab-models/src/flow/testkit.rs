@@ -80,7 +80,7 @@ pub fn synthetic() -> Held {
         ..PreprocessConfig::default()
     };
     let (pre, features) =
-        Preprocessor::fit(&counts(&data.counts, n, g), &pre_config, Some(&fit_rows), 3).unwrap();
+        Preprocessor::fit(&counts(&data.counts, n, g), &pre_config, Some(fit_rows.as_slice()), 3).unwrap();
     let (t, c) = (config.n_celltypes, data.n_concepts());
     let concepts = Array2::from_shape_fn((n, t + c), |(i, j)| {
         if j < t {
