@@ -63,7 +63,10 @@ fn raw_fm_fits_and_edits_with_flow_flags() {
     let listed = stdout(&run(&["models"]));
     for name in ["raw-fm", "vanilla-fm", "conceptflow", "mixed-cbm-fm"] {
         assert_eq!(
-            listed.lines().filter(|l| l.split_whitespace().next() == Some(name)).count(),
+            listed
+                .lines()
+                .filter(|l| l.split_whitespace().next() == Some(name))
+                .count(),
             1,
             "{name} in\n{listed}"
         );
@@ -78,7 +81,12 @@ fn raw_fm_fits_and_edits_with_flow_flags() {
     assert_ok(&edit(&path("raw"), &path("b.h5ad"), &["--steps", "3"]));
     assert_ok(&edit(&path("raw"), &path("c.h5ad"), &["--steps", "5"]));
     let read = |n: &str| conceptlab_io::read_h5ad(path(n)).unwrap();
-    let (input, a, b, c) = (conceptlab_io::read_h5ad(pbmc()).unwrap(), read("a.h5ad"), read("b.h5ad"), read("c.h5ad"));
+    let (input, a, b, c) = (
+        conceptlab_io::read_h5ad(pbmc()).unwrap(),
+        read("a.h5ad"),
+        read("b.h5ad"),
+        read("c.h5ad"),
+    );
     // Deterministic, and --steps is used (a different integration).
     assert_eq!(dense(&a.x), dense(&b.x));
     assert_ne!(dense(&a.x), dense(&c.x));
@@ -88,7 +96,11 @@ fn raw_fm_fits_and_edits_with_flow_flags() {
     // Decode mode makes new cells; --t-edit is refused with it.
     assert_ok(&edit(&path("raw"), &path("d.h5ad"), &["--mode", "decode"]));
     assert_bad_input(
-        &edit(&path("raw"), &path("e.h5ad"), &["--mode", "decode", "--t-edit", "0.5"]),
+        &edit(
+            &path("raw"),
+            &path("e.h5ad"),
+            &["--mode", "decode", "--t-edit", "0.5"],
+        ),
         &["--t-edit"],
     );
 
@@ -116,7 +128,11 @@ fn conceptflow_fits_saves_and_edits() {
     let path = |n: &str| dir.path().join(n);
     fit("conceptflow", &path("cf"));
     assert_ok(&edit(&path("cf"), &path("a.h5ad"), &["--steps", "2"]));
-    assert_ok(&edit(&path("cf"), &path("b.h5ad"), &["--steps", "2", "--mode", "decode"]));
+    assert_ok(&edit(
+        &path("cf"),
+        &path("b.h5ad"),
+        &["--steps", "2", "--mode", "decode"],
+    ));
     // A bottleneck: encode reads its concepts and unknown code.
     assert_ok(&run(&[
         "-q",

@@ -35,7 +35,10 @@ fn mixed_cbm_fm_edits_a_soft_concept_to_an_unseen_level() {
     // its predictions follow the dose (low for dose-0 cells).
     let enc = model.encode(held.source.view()).unwrap();
     let mean_dose = enc.known.column(1).mean().unwrap();
-    assert!(mean_dose < 0.3, "predicted dose of dose-0 cells {mean_dose}");
+    assert!(
+        mean_dose < 0.3,
+        "predicted dose of dose-0 cells {mean_dose}"
+    );
 
     let mut flow = FlowMatcher::new(
         FlowConfig {

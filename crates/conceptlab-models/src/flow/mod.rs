@@ -20,5 +20,5 @@ pub use conceptflow::{ConceptFlow, ConceptFlowConfig};
 pub use model::{
     DEFAULT_STEPS, FlowConfig, FlowHistory, FlowMatcher, FlowMode, Sampling, default_flow_training,
 };
-pub use raw::{RawFm, RawFmConfig};
 pub use network::{FOURIER_BUFFER, VelocityDims, VelocityNet, flow_matching_loss};
+pub use raw::{RawFm, RawFmConfig};

@@ -51,7 +51,10 @@ impl Held {
 }
 
 pub fn mse(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
-    (a - b).mapv(|v| (v as f64).powi(2)).mean().unwrap_or(f64::NAN)
+    (a - b)
+        .mapv(|v| (v as f64).powi(2))
+        .mean()
+        .unwrap_or(f64::NAN)
 }
 
 fn counts(values: &[u32], rows: usize, cols: usize) -> Matrix {
@@ -79,8 +82,13 @@ pub fn synthetic() -> Held {
         n_pcs: Some(8),
         ..PreprocessConfig::default()
     };
-    let (pre, features) =
-        Preprocessor::fit(&counts(&data.counts, n, g), &pre_config, Some(fit_rows.as_slice()), 3).unwrap();
+    let (pre, features) = Preprocessor::fit(
+        &counts(&data.counts, n, g),
+        &pre_config,
+        Some(fit_rows.as_slice()),
+        3,
+    )
+    .unwrap();
     let (t, c) = (config.n_celltypes, data.n_concepts());
     let concepts = Array2::from_shape_fn((n, t + c), |(i, j)| {
         if j < t {

@@ -30,7 +30,8 @@ fn shape_of(v: &Value) -> Vec<usize> {
 
 #[test]
 fn loss_terms_match_numpy() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conceptflow_golden.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conceptflow_golden.json");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let cfg = &json["config"];
     let get = |k: &str| cfg[k].as_u64().unwrap() as usize;
@@ -65,17 +66,26 @@ fn loss_terms_match_numpy() {
     let arr = |k: &str| {
         let v = &inputs[k];
         let s = shape_of(v);
-        Array2::from_shape_vec((s[0], s[1]), flat(v).into_iter().map(|x| x as f32).collect())
-            .unwrap()
+        Array2::from_shape_vec(
+            (s[0], s[1]),
+            flat(v).into_iter().map(|x| x as f32).collect(),
+        )
+        .unwrap()
     };
     let (x, c, o, eps) = (arr("x"), arr("c"), arr("observed"), arr("eps"));
     let b = x.nrows();
     let data = ConceptData::new(x.clone(), c.clone(), o.clone(), dims.n_hard).unwrap();
     let stats = Standardize::of(&data);
     let want = &json["standardize"];
-    for (got, want) in [(&stats.mean, &want["mean"]), (&stats.inv_std, &want["inv_std"])] {
+    for (got, want) in [
+        (&stats.mean, &want["mean"]),
+        (&stats.inv_std, &want["inv_std"]),
+    ] {
         for (g, w) in got.iter().zip(flat(want)) {
-            assert!((*g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+            assert!(
+                (*g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{g} vs {w}"
+            );
         }
     }
     // The constant column leaves the penalty.

@@ -232,7 +232,9 @@ impl ConceptFlow {
         let x0 = match noise {
             Some(rng) => {
                 let (b, g) = mu.dims2()?;
-                (&mu + (&logvar * 0.5)?.exp()?.mul(&normal(rng, b, g, &self.device)?)?)?
+                (&mu + (&logvar * 0.5)?
+                    .exp()?
+                    .mul(&normal(rng, b, g, &self.device)?)?)?
             }
             None => mu,
         };

@@ -131,7 +131,16 @@ impl Network {
         let dropout = Dropout::new(config.dropout)?;
         let mut p = ParamSet::new(device);
         let encoder = Dense::new(&mut p, "_encoder", g, h, n_layers, z, dropout, rng)?;
-        let concept_head = Dense::new(&mut p, "cb_concepts_layers", z, h, cb_layers, k, dropout, rng)?;
+        let concept_head = Dense::new(
+            &mut p,
+            "cb_concepts_layers",
+            z,
+            h,
+            cb_layers,
+            k,
+            dropout,
+            rng,
+        )?;
         let unknown_head = Dense::new(&mut p, "cb_unk_layers", z, h, cb_layers, u, dropout, rng)?;
         let prior = Dense::new(&mut p, "fc_mu_logvar", k + u, h, 2, 2 * g, dropout, rng)?;
         let mut velocity = VelocityNet::new(
@@ -190,11 +199,7 @@ impl Network {
     }
 
     /// (μ_p, log σ²_p) of the prior over x₀ given h = [c ‖ u].
-    pub fn prior(
-        &self,
-        h: &Tensor,
-        rng: Option<&mut Rng>,
-    ) -> Result<(Tensor, Tensor), ModelError> {
+    pub fn prior(&self, h: &Tensor, rng: Option<&mut Rng>) -> Result<(Tensor, Tensor), ModelError> {
         let g = self.dims.input_dim;
         let out = self.prior.forward(h, rng)?;
         Ok((out.narrow(1, 0, g)?, out.narrow(1, g, g)?))

@@ -96,7 +96,10 @@ fn encode_decode_and_seeded_generation() {
     assert!(hard, "hard concepts are probabilities");
     // decode is deterministic (the prior mean).
     let a = model.decode(enc.known.view(), enc.unknown.view()).unwrap();
-    assert_eq!(a, model.decode(enc.known.view(), enc.unknown.view()).unwrap());
+    assert_eq!(
+        a,
+        model.decode(enc.known.view(), enc.unknown.view()).unwrap()
+    );
     // Generation is seeded.
     let run = |seed| {
         model
@@ -170,7 +173,10 @@ fn bad_configurations_and_requests_are_refused() {
         sampling: None,
     };
     assert!(model.counterfactual(&request).unwrap_err().is_bad_input());
-    let wrong = Dims { input_dim: 5, ..dims };
+    let wrong = Dims {
+        input_dim: 5,
+        ..dims
+    };
     let bytes = model.to_safetensors().unwrap();
     assert!(ConceptFlow::from_safetensors(config(), wrong, &bytes).is_err());
 }

@@ -105,7 +105,10 @@ fn missing_annotations_are_conditioned_or_refused() {
         ..held.request()
     };
     let err = model.counterfactual(&request).unwrap_err();
-    assert!(err.is_bad_input() && err.to_string().contains("column 6"), "{err}");
+    assert!(
+        err.is_bad_input() && err.to_string().contains("column 6"),
+        "{err}"
+    );
     // No annotations at all: refused, saying what is missing.
     let err = model
         .counterfactual(&EditRequest {
@@ -155,7 +158,10 @@ fn both_names_are_one_kind_in_the_registry() {
     use crate::registry::{KINDS, lookup};
     assert_eq!(lookup("raw-fm").unwrap().kind, ModelKind::RawFm);
     assert_eq!(lookup("vanilla-fm").unwrap().kind, ModelKind::RawFm);
-    assert_eq!(KINDS.iter().filter(|k| k.kind == ModelKind::RawFm).count(), 2);
+    assert_eq!(
+        KINDS.iter().filter(|k| k.kind == ModelKind::RawFm).count(),
+        2
+    );
     assert_eq!(ModelKind::RawFm.name(), "raw-fm");
     assert!(ModelKind::RawFm.is_flow() && !ModelKind::RawFm.is_bottleneck());
     let config: ModelConfig = serde_json::from_str(r#"{"kind": "vanilla-fm"}"#).unwrap();
