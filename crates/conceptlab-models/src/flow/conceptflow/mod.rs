@@ -14,9 +14,9 @@
 //!
 //! Edit mode is the default because it keeps each cell's own position in
 //! the noise space; on held-out synthetic cells the reference's generation
-//! was far from the exact twins (the test `edit_mode_beats_generation`
-//! measures both). The flow conditions on ĉ, never on annotations, as the
-//! reference trains it.
+//! was 7× further from the exact twins (the test `edit_mode_beats_generation`
+//! measures both; docs/baselines.md has the numbers). The flow conditions on
+//! ĉ, never on annotations, as the reference trains it.
 
 mod config;
 mod loss;
