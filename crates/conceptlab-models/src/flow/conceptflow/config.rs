@@ -68,7 +68,7 @@ impl ConceptFlowConfig {
         ] {
             count(name, v, 1..=MAX_WIDTH)?;
         }
-        if self.hidden_dim % 2 != 0 {
+        if !self.hidden_dim.is_multiple_of(2) {
             return Err(ModelError::Config(format!(
                 "hidden_dim must be even (the flow's time features are sin/cos pairs), got {}",
                 self.hidden_dim
