@@ -399,9 +399,11 @@ pub struct EditArgs {
     /// with `fit --generator fm`).
     #[arg(long, value_enum)]
     pub generator: Option<EditGenerator>,
-    /// With `--generator fm`: `edit` (default) integrates each cell back to
-    /// noise under its own concepts and forward under the new ones (the cell
-    /// stays itself); `decode` integrates fresh noise under the new concepts.
+    /// With `--generator fm` or a flow model (raw-fm, conceptflow): `edit`
+    /// (default) integrates each cell back to noise under its own concepts
+    /// and forward under the new ones (the cell stays itself); `decode`
+    /// integrates fresh noise under the new concepts (ConceptFlow: from its
+    /// learned prior).
     #[arg(long, value_enum)]
     pub mode: Option<FlowModeArg>,
     /// With `--mode edit`: the time in [0, 1) the cell is inverted to (0 =

@@ -89,6 +89,10 @@ fn the_registry_lists_every_kind() {
         [
             "sccbgm",
             "cbm-fm",
+            "mixed-cbm-fm",
+            "raw-fm",
+            "vanilla-fm",
+            "conceptflow",
             "copy",
             "mean-shift",
             "cinemaot",

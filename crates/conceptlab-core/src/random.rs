@@ -36,6 +36,7 @@ use rand_distr::{Gamma, StandardNormal};
 /// | pbmc suite: stimulation program (genes, fold changes, type magnitudes) | [`streams::PBMC_PROGRAM`] | suite seed |
 /// | pbmc suite: which cells are stimulated | [`streams::PBMC_ASSIGNMENT`] | suite seed |
 /// | pbmc suite: stochastic rounding of the stimulated twins | [`streams::PBMC_ROUNDING`] | suite seed |
+/// | ConceptFlow prior noise of a decode (chunks in order) | [`streams::CONCEPTFLOW_PRIOR_NOISE`] | sampling seed |
 pub mod streams {
     /// A model's initial weights.
     pub const INIT: u64 = 0;
@@ -61,6 +62,9 @@ pub mod streams {
     pub const PBMC_ASSIGNMENT: u64 = (1 << 42) + 0x501;
     /// The uniforms that round the pbmc suite's stimulated counts.
     pub const PBMC_ROUNDING: u64 = (1 << 42) + 0x502;
+    /// ConceptFlow's draws from its learned prior in a decode (one stream,
+    /// chunks in order; range `(1 << 42) + 0x300 ..+ 0x100`).
+    pub const CONCEPTFLOW_PRIOR_NOISE: u64 = (1 << 42) + 0x100 * 3;
     /// The benchmark's concept corruption (far from the generator's cell streams).
     pub const CORRUPTION: u64 = u64::MAX - 7;
     /// scGen's edit-time balancing of the training populations (reserved

@@ -58,7 +58,8 @@ pub struct EditSpec {
     pub filter: Vec<(String, String)>,
     pub residual: Residual,
     pub stage: Stage,
-    /// How the flow integrates (with [`Stage::Flow`]).
+    /// How the flow integrates (with [`Stage::Flow`], or a model that is a
+    /// flow: raw-fm, ConceptFlow).
     pub sampling: Sampling,
     /// How uns["conceptlab_edit"] names the model (e.g. its directory).
     pub model_label: String,
@@ -104,6 +105,12 @@ fn find_group<'a>(meta: &'a Meta, column: &str) -> Result<&'a ConceptGroup, Mode
     })
 }
 
+/// Whether the edit integrates a flow (the stacked generator, or a model
+/// that is a flow itself), so that the spec's sampling applies.
+pub fn integrates(spec: &EditSpec, meta: &Meta) -> bool {
+    spec.stage == Stage::Flow || meta.model.kind().is_flow()
+}
+
 /// Validates the request against the model: the stage it asks for exists,
 /// every column is one of its concepts and every value one it can encode.
 pub fn plan<'a>(meta: &Meta, spec: &'a EditSpec) -> Result<Plan<'a>, ModelError> {
@@ -114,7 +121,7 @@ pub fn plan<'a>(meta: &Meta, spec: &'a EditSpec) -> Result<Plan<'a>, ModelError>
                 .into(),
         ));
     }
-    if spec.stage == Stage::Flow {
+    if integrates(spec, meta) {
         spec.sampling.validate()?;
     }
     if spec.set.is_empty() {
@@ -344,7 +351,7 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
         values: values.view(),
         mask: mask.view(),
         residual: spec.residual,
-        sampling: (spec.stage == Stage::Flow).then_some(spec.sampling),
+        sampling: integrates(spec, meta).then_some(spec.sampling),
     };
     let result = editor.counterfactual(&request)?;
     if let Some((i, j)) = crate::first_non_finite(result.x.view()) {
@@ -597,6 +604,8 @@ fn record(
     }
     if spec.stage == Stage::Flow {
         record.insert("generator".to_string(), text("fm"));
+    }
+    if integrates(spec, &loaded.meta) {
         record.insert(
             "sampling".to_string(),
             UnsValue::String(

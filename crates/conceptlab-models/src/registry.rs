@@ -14,6 +14,7 @@ use crate::cbgm::{Cbgm, CbgmConfig};
 use crate::cinemaot::{CinemaOt, CinemaOtConfig};
 use crate::cvae::{ScCvae, ScCvaeConfig, ScCvaeFm, ScCvaeFmConfig};
 use crate::data::ConceptData;
+use crate::flow::{ConceptFlow, ConceptFlowConfig, RawFm, RawFmConfig};
 use crate::model::Model;
 use crate::nearest::NearestPopulation;
 use crate::sccbgm::{Dims, ScCbgm, ScCbgmConfig};
@@ -46,6 +47,11 @@ pub enum ModelKind {
     /// The CBGM baseline (concept-embedding VAE).
     #[serde(rename = "cbgm")]
     Cbgm,
+    /// Flow matching on the observed concepts (CellFlow-style "vanilla FM").
+    #[serde(rename = "raw-fm", alias = "vanilla-fm")]
+    RawFm,
+    #[serde(rename = "conceptflow")]
+    ConceptFlow,
 }
 
 /// One line of the registry: a name users type and what it is.
@@ -72,6 +78,30 @@ pub const KINDS: &[KindInfo] = &[
         kind: ModelKind::ScCbgm,
         generator: Some(GeneratorKind::CbmFm),
         summary: "CBM-FM: scCBGM plus flow matching conditioned on its embedding [c, u] (edit --generator fm)",
+    },
+    KindInfo {
+        name: "mixed-cbm-fm",
+        kind: ModelKind::ScCbgm,
+        generator: Some(GeneratorKind::CbmFm),
+        summary: "mixed CBM-FM: cbm-fm for hard and soft (dose-like) concepts together; the same model, as scCBGM's soft columns already have the mixed model's linear head and clipped MSE",
+    },
+    KindInfo {
+        name: "raw-fm",
+        kind: ModelKind::RawFm,
+        generator: None,
+        summary: "vanilla FM (CellFlow-style): flow matching conditioned on the cells' observed concepts [c*observed, observed]; edits invert under the old annotations",
+    },
+    KindInfo {
+        name: "vanilla-fm",
+        kind: ModelKind::RawFm,
+        generator: None,
+        summary: "the same model as raw-fm (another name for it)",
+    },
+    KindInfo {
+        name: "conceptflow",
+        kind: ModelKind::ConceptFlow,
+        generator: None,
+        summary: "ConceptFlow: end-to-end concept-bottleneck flow with a learned conditional Gaussian prior on [c, u]; edits by inversion (--mode decode: generation from the prior)",
     },
     KindInfo {
         name: "copy",
@@ -152,6 +182,8 @@ impl ModelKind {
             | ModelKind::CinemaOt
             | ModelKind::Nearest => TrainConfig::default(),
             ModelKind::ScGen => crate::scgen::default_training(),
+            // Cond_FM and Concept_FM: lr 3e-4, batch 128, 200 epochs.
+            ModelKind::RawFm | ModelKind::ConceptFlow => crate::flow::default_flow_training(),
             // `CVAE_MetaTrainer`: lr 3e-4, batch 128, 200 epochs (the
             // flow stage of scCVAE-FM has its own, in its config).
             ModelKind::ScCvae | ModelKind::ScCvaeFm => TrainConfig {
@@ -172,7 +204,19 @@ impl ModelKind {
 
     /// Whether the model is a concept bottleneck (it can `encode`).
     pub fn is_bottleneck(self) -> bool {
-        matches!(self, ModelKind::ScCbgm | ModelKind::Cbgm)
+        matches!(
+            self,
+            ModelKind::ScCbgm | ModelKind::Cbgm | ModelKind::ConceptFlow
+        )
+    }
+
+    /// Whether the model's own counterfactuals integrate a flow (they read
+    /// [`EditRequest::sampling`](crate::EditRequest::sampling)).
+    pub fn is_flow(self) -> bool {
+        matches!(
+            self,
+            ModelKind::RawFm | ModelKind::ConceptFlow | ModelKind::ScCvaeFm
+        )
     }
 }
 
@@ -219,6 +263,10 @@ pub enum ModelConfig {
     TrVae(TrVaeConfig),
     #[serde(rename = "cbgm")]
     Cbgm(CbgmConfig),
+    #[serde(rename = "raw-fm", alias = "vanilla-fm")]
+    RawFm(RawFmConfig),
+    #[serde(rename = "conceptflow")]
+    ConceptFlow(ConceptFlowConfig),
 }
 
 impl ModelConfig {
@@ -234,6 +282,8 @@ impl ModelConfig {
             ModelConfig::ScCvaeFm(_) => ModelKind::ScCvaeFm,
             ModelConfig::TrVae(_) => ModelKind::TrVae,
             ModelConfig::Cbgm(_) => ModelKind::Cbgm,
+            ModelConfig::RawFm(_) => ModelKind::RawFm,
+            ModelConfig::ConceptFlow(_) => ModelKind::ConceptFlow,
         }
     }
 }
@@ -260,6 +310,10 @@ pub struct ModelSettings {
     pub trvae: TrVaeConfig,
     /// CBGM's architecture and loss weights (`model.cbgm.*`).
     pub cbgm: CbgmConfig,
+    /// raw-fm's velocity network.
+    pub raw_fm: RawFmConfig,
+    /// ConceptFlow's architecture and loss weights.
+    pub conceptflow: ConceptFlowConfig,
 }
 
 impl Default for ModelSettings {
@@ -273,6 +327,8 @@ impl Default for ModelSettings {
             sccvae_fm: ScCvaeFmConfig::default(),
             trvae: TrVaeConfig::default(),
             cbgm: CbgmConfig::default(),
+            raw_fm: RawFmConfig::default(),
+            conceptflow: ConceptFlowConfig::default(),
         }
     }
 }
@@ -308,7 +364,11 @@ impl ModelSettings {
         self.sccvae_fm
             .validate()
             .map_err(|e| section("sccvae_fm", e))?;
-        self.trvae.validate().map_err(|e| section("trvae", e))
+        self.trvae.validate().map_err(|e| section("trvae", e))?;
+        self.raw_fm.validate().map_err(|e| section("raw_fm", e))?;
+        self.conceptflow
+            .validate()
+            .map_err(|e| section("conceptflow", e))
     }
 
     /// The configuration of `kind` under these settings.
@@ -324,6 +384,8 @@ impl ModelSettings {
             ModelKind::ScCvaeFm => ModelConfig::ScCvaeFm(self.sccvae_fm.clone()),
             ModelKind::TrVae => ModelConfig::TrVae(self.trvae.clone()),
             ModelKind::Cbgm => ModelConfig::Cbgm(self.cbgm.clone()),
+            ModelKind::RawFm => ModelConfig::RawFm(self.raw_fm.clone()),
+            ModelKind::ConceptFlow => ModelConfig::ConceptFlow(self.conceptflow.clone()),
         }
     }
 }
@@ -451,6 +513,14 @@ pub fn fit(
             let (model, h, csv) = crate::trvae::fit_for_registry(c, data, train, seed, observer)?;
             Ok(Fit::trained(Box::new(model), &h, csv))
         }
+        ModelConfig::RawFm(c) => {
+            let (model, history) = RawFm::fit(c.clone(), data, train, seed, observer)?;
+            Ok(Fit::trained(Box::new(model), &history, history.to_csv()))
+        }
+        ModelConfig::ConceptFlow(c) => {
+            let (model, history) = ConceptFlow::fit(c.clone(), data, train, seed, observer)?;
+            Ok(Fit::trained(Box::new(model), &history, history.to_csv()))
+        }
     }
 }
 
@@ -501,6 +571,12 @@ pub fn load(
             c.clone(),
             dims,
             seed,
+            weights,
+        )?)),
+        ModelConfig::RawFm(c) => Ok(Box::new(RawFm::from_safetensors(c.clone(), dims, weights)?)),
+        ModelConfig::ConceptFlow(c) => Ok(Box::new(ConceptFlow::from_safetensors(
+            c.clone(),
+            dims,
             weights,
         )?)),
     }

@@ -113,6 +113,24 @@ impl ParamSet {
         Ok(LayerNorm::new(gamma, beta))
     }
 
+    /// Moves every parameter of `other` into this set under `prefix.`
+    /// (`prefix.x_embedder.weight`), keeping creation order and layouts: a
+    /// model built from parts trains them under one optimiser and one file.
+    /// The layers built on `other` keep working (they share the storage).
+    pub fn absorb(&mut self, prefix: &str, other: ParamSet) -> Result<(), NnError> {
+        for (name, var) in other.vars {
+            let full = format!("{prefix}.{name}");
+            if self.vars.contains_key(&full) {
+                return Err(NnError::Tensor(format!("parameter `{full}` defined twice")));
+            }
+            if other.transposed.contains(&name) {
+                self.transposed.insert(full.clone());
+            }
+            self.vars.insert(full, var);
+        }
+        Ok(())
+    }
+
     /// Parameters in creation order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Var)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v))

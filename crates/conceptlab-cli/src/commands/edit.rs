@@ -63,10 +63,11 @@ pub(super) fn assignments(raw: &[String], flag: &str) -> Result<Vec<(String, Str
     Ok(pairs)
 }
 
-/// Refuses flow flags where no flow runs, and `--t-edit` where no cell is
+/// Refuses flow flags where no flow runs (neither `--generator fm` nor a
+/// model that is a flow, such as raw-fm), and `--t-edit` where no cell is
 /// inverted: they would be ignored.
-fn check_flow_flags(args: &EditArgs) -> Result<()> {
-    let flow = args.generator == Some(EditGenerator::Fm);
+fn check_flow_flags(args: &EditArgs, model_is_flow: bool) -> Result<()> {
+    let flow = args.generator == Some(EditGenerator::Fm) || model_is_flow;
     let flag = args
         .ode
         .given()
@@ -74,7 +75,8 @@ fn check_flow_flags(args: &EditArgs) -> Result<()> {
         .or(args.t_edit.map(|_| "--t-edit"));
     if let (false, Some(flag)) = (flow, flag) {
         return Err(user_error!(
-            "{flag} only applies to flow edits (--generator fm)"
+            "{flag} only applies to flow edits (--generator fm, or a flow model such as \
+             raw-fm or conceptflow)"
         ));
     }
     if args.mode == Some(FlowModeArg::Decode) && args.t_edit.is_some() {
@@ -94,7 +96,6 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
         args.force,
         &[args.data.as_path(), args.model.as_path()],
     )?;
-    check_flow_flags(args)?;
     let set = assignments(&args.set, "--set")?;
     if set.is_empty() {
         return Err(user_error!("say what to change with --set COLUMN=VALUE"));
@@ -123,6 +124,9 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
         },
         model_label: args.model.display().to_string(),
     };
+    // The flags are checked against the model's kind before its weights are read.
+    let kind = checkpoint::read_meta(&args.model)?.model.kind();
+    check_flow_flags(args, kind.is_flow())?;
     let loaded = checkpoint::load(&args.model)?;
     if args.generator == Some(EditGenerator::ScCbgm) && !loaded.model.kind().is_bottleneck() {
         return Err(user_error!(

@@ -123,6 +123,24 @@ pub struct Sampling {
     pub seed: u64,
 }
 
+/// Steps of each integration when none are asked for (RK4: 96 network
+/// evaluations per edit; indistinguishable from 1000-step Euler in
+/// docs/decisions/flow.md).
+pub const DEFAULT_STEPS: usize = 12;
+
+impl Default for Sampling {
+    /// What every flow uses when a request names no sampling: a full
+    /// inversion (t_edit 0), RK4 with [`DEFAULT_STEPS`] steps.
+    fn default() -> Self {
+        Sampling {
+            mode: FlowMode::Edit { t_edit: 0.0 },
+            solver: Solver::Rk4,
+            steps: DEFAULT_STEPS,
+            seed: 0,
+        }
+    }
+}
+
 impl Sampling {
     /// Checks ranges before any cell is integrated.
     pub fn validate(&self) -> Result<(), ModelError> {
@@ -287,6 +305,16 @@ impl FlowMatcher {
         dims: VelocityDims,
         bytes: &[u8],
     ) -> Result<Self, ModelError> {
+        Ok(FlowMatcher::from_safetensors_parts(config, dims, bytes)?.0)
+    }
+
+    /// [`FlowMatcher::from_safetensors`], also returning the buffer's
+    /// tensors that are not the flow's (a model's own state saved beside it).
+    pub(crate) fn from_safetensors_parts(
+        config: FlowConfig,
+        dims: VelocityDims,
+        bytes: &[u8],
+    ) -> Result<(Self, indexmap::IndexMap<String, Tensor>), ModelError> {
         if dims.emb_dim != config.emb_dim || dims.n_layers != config.n_layers {
             return Err(ModelError::Config(format!(
                 "flow sizes {dims:?} disagree with its configuration (emb_dim {}, n_layers {})",
@@ -299,7 +327,17 @@ impl FlowMatcher {
             ModelError::Config(format!("the flow's weights lack `{FOURIER_BUFFER}`"))
         })?;
         flow.net.set_fourier(fourier)?;
-        Ok(flow)
+        Ok((flow, buffers))
+    }
+
+    /// [`FlowMatcher::to_safetensors`] with further tensors beside the flow's.
+    pub(crate) fn to_safetensors_with(
+        &self,
+        extra: &[(String, Tensor)],
+    ) -> Result<Vec<u8>, ModelError> {
+        let mut all = vec![(FOURIER_BUFFER.to_string(), self.net.fourier().clone())];
+        all.extend(extra.iter().cloned());
+        Ok(self.net.params.to_safetensors(&all)?)
     }
 
     /// Flow-matching loss of one batch (t ~ U(0,1), x0 ~ N(0, I) from `rng`).

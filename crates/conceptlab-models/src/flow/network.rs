@@ -109,6 +109,14 @@ impl VelocityNet {
         })
     }
 
+    /// Hands the parameters to a larger model's set (ConceptFlow trains the
+    /// velocity network with its encoder); this network keeps computing with
+    /// them, but its own set is left empty.
+    pub(crate) fn take_params(&mut self) -> ParamSet {
+        let device = self.params.device().clone();
+        std::mem::replace(&mut self.params, ParamSet::new(&device))
+    }
+
     /// The network's sizes.
     pub fn dims(&self) -> VelocityDims {
         self.dims
