@@ -40,7 +40,7 @@ fn cells() -> (Array2<f32>, Array2<f32>) {
 
 /// Every fourth cell is held out of training.
 fn held_out(i: usize) -> bool {
-    i % 4 == 0
+    i.is_multiple_of(4)
 }
 
 fn training() -> ConceptData {
