@@ -368,6 +368,28 @@ pub fn to_toml(settings: &Settings) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conceptlab_models::ModelKind;
+
+    /// `[train]` defaults to the kind's reference training; the user's
+    /// values still win, and other kinds keep the house defaults.
+    #[test]
+    fn train_defaults_follow_the_model_kind() {
+        let scgen = load_for(None, &[], Some(ModelKind::ScGen)).unwrap();
+        assert_eq!(scgen.train, ModelKind::ScGen.default_train());
+        assert_eq!((scgen.train.lr, scgen.train.batch_size), (1e-3, 128));
+        let capped = load_for(
+            None,
+            &["train.max_epochs=3".to_string()],
+            Some(ModelKind::ScGen),
+        )
+        .unwrap();
+        assert_eq!(capped.train.max_epochs, 3);
+        assert_eq!(capped.train.lr, 1e-3);
+        let by_setting = load_for(None, &["model.kind=trvae".to_string()], None).unwrap();
+        assert_eq!(by_setting.train.batch_size, 512);
+        let plain = load(None, &[]).unwrap();
+        assert_eq!(plain.train, conceptlab_models::TrainConfig::default());
+    }
 
     #[test]
     fn overrides_parse_typed_values() {
