@@ -288,7 +288,8 @@ pub struct PbmcOutcome {
     /// `copy`, `mean-shift`, `oracle-shift`, `sccbgm` (residual kept),
     /// `sccbgm-decoder`, `sccbgm-annotated` (diagnostic: the edit abducting
     /// the annotations instead of ĉ), `sccbgm-mean-change` (diagnostic: every cell moved
-    /// by scCBGM's mean predicted change), `cbm-fm-edit`.
+    /// by scCBGM's mean predicted change), `sccbgm-<name>` per
+    /// [`RunConfig::variants`], `cbm-fm-edit`.
     pub methods: Vec<MethodScore>,
     pub diagnosis: Diagnosis,
     pub sccbgm_epochs: usize,
