@@ -31,6 +31,9 @@ pub struct Args {
     /// Where to write the results (relative to the workspace root).
     #[arg(long, default_value = "results/pbmc-suite.json")]
     out: String,
+    /// Skip the candidate scCBGM settings (`pbmc::candidate_variants`).
+    #[arg(long)]
+    no_candidates: bool,
 }
 
 /// pbmc68k with X replaced by the counts recovered from raw.X.
@@ -70,13 +73,24 @@ pub fn run(args: &Args) -> Result<()> {
         let suite = PbmcSuite::new(&data, "bulk_labels", &InjectionConfig::default(), seed)?;
         for name in &args.cell_types {
             let t = suite.type_index(name)?;
-            let out = pbmc::run(&suite, t, &RunConfig::defaults(seed))?;
+            let config = RunConfig {
+                variants: if args.no_candidates {
+                    Vec::new()
+                } else {
+                    pbmc::candidate_variants()
+                },
+                ..RunConfig::defaults(seed)
+            };
+            let out = pbmc::run(&suite, t, &config)?;
             let get = |m: &str| out.score(m).map_or(f64::NAN, |s| s.mse);
             eprintln!(
-                "seed {seed} {name}: copy {:.4} mean-shift {:.4} scCBGM {:.4} CBM-FM {:.4} ({:.0} s)",
+                "seed {seed} {name}: copy {:.4} mean-shift {:.4} scCBGM {:.4} small {:.4} dropout-0.3 {:.4} ortho-5 {:.4} CBM-FM {:.4} ({:.0} s)",
                 get("copy"),
                 get("mean-shift"),
                 get("sccbgm"),
+                get("sccbgm-small"),
+                get("sccbgm-dropout-0.3"),
+                get("sccbgm-ortho-5"),
                 get("cbm-fm-edit"),
                 started.elapsed().as_secs_f64()
             );

@@ -168,7 +168,61 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// CBM-FM on top of the scCBGM (None: not trained).
     pub flow: Option<FlowRun>,
+    /// Other scCBGM settings fitted on the same cells and scored as
+    /// diagnostic rows (`sccbgm-<name>`, residual kept), so that a candidate
+    /// fix is measured on the same program, cells and seeds.
+    pub variants: Vec<Variant>,
     pub seed: u64,
+}
+
+/// One candidate scCBGM setting.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// Row name suffix: the method is `sccbgm-<name>`.
+    pub name: String,
+    pub model: ScCbgmConfig,
+    pub train: TrainConfig,
+}
+
+/// The candidate fixes measured by the suite (docs/pbmc-suite.md): one
+/// change each from the default, none tuned on the suite.
+pub fn candidate_variants() -> Vec<Variant> {
+    let base = ScCbgmConfig::default();
+    let variant = |name: &str, model: ScCbgmConfig| Variant {
+        name: name.to_string(),
+        model,
+        train: TrainConfig::default(),
+    };
+    vec![
+        // A quarter of the widths: fewer parameters than cells × features
+        // allow to fit per-cell noise into the change.
+        variant(
+            "small",
+            ScCbgmConfig {
+                hidden_dim: 64,
+                latent_dim: 32,
+                n_unknown: 32,
+                ..base.clone()
+            },
+        ),
+        // Stronger regularisation of the same network.
+        variant(
+            "dropout-0.3",
+            ScCbgmConfig {
+                dropout: 0.3,
+                ..base.clone()
+            },
+        ),
+        // Ten times the orthogonality weight: less concept information in
+        // u, so the change must come from the concepts.
+        variant(
+            "ortho-5",
+            ScCbgmConfig {
+                orthogonality_hp: 5.0,
+                ..base
+            },
+        ),
+    ]
 }
 
 /// CBM-FM's network, training and integration.
@@ -198,6 +252,7 @@ impl RunConfig {
                 solver: Solver::Midpoint,
                 steps: 50,
             }),
+            variants: Vec::new(),
             seed,
         }
     }
@@ -233,7 +288,8 @@ pub struct PbmcOutcome {
     /// `copy`, `mean-shift`, `oracle-shift`, `sccbgm` (residual kept),
     /// `sccbgm-decoder`, `sccbgm-annotated` (diagnostic: the edit abducting
     /// the annotations instead of ĉ), `sccbgm-mean-change` (diagnostic: every cell moved
-    /// by scCBGM's mean predicted change), `cbm-fm-edit`.
+    /// by scCBGM's mean predicted change), `sccbgm-<name>` per
+    /// [`RunConfig::variants`], `cbm-fm-edit`.
     pub methods: Vec<MethodScore>,
     pub diagnosis: Diagnosis,
     pub sccbgm_epochs: usize,
@@ -439,6 +495,21 @@ pub fn run(
             &mean_change,
         )?,
     ];
+    for v in &config.variants {
+        let fitted = registry::fit(
+            &ModelConfig::ScCbgm(v.model.clone()),
+            &training,
+            &v.train,
+            config.seed,
+            &mut |_| {},
+        )?;
+        let e = edit(&*fitted.model, Residual::Keep)?;
+        methods.push(score(
+            &format!("sccbgm-{}", v.name),
+            &format!("candidate: scCBGM {} (residual kept)", v.name),
+            &e,
+        )?);
+    }
     if let Some(e) = &cbm_fm {
         methods.push(score("cbm-fm-edit", "CBM-FM edit", e)?);
     }

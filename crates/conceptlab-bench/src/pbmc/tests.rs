@@ -151,6 +151,11 @@ fn the_suite_runs_end_to_end() {
         flow.train.max_epochs = 5;
         flow.steps = 5;
     }
+    config.variants = vec![Variant {
+        name: "tiny".into(),
+        model: config.model.clone(),
+        train: config.train.clone(),
+    }];
     let out = run(&s, 0, &config).unwrap();
     assert_eq!(out.n_edited, s.cells_of(0).len());
     let get = |m: &str| out.score(m).unwrap().mse;
@@ -159,10 +164,13 @@ fn the_suite_runs_end_to_end() {
         "mean-shift",
         "oracle-shift",
         "sccbgm",
+        "sccbgm-tiny",
         "cbm-fm-edit",
     ] {
         assert!(get(m).is_finite(), "{m}");
     }
+    // A variant with the default's settings is the same fit.
+    assert_eq!(get("sccbgm-tiny"), get("sccbgm"));
     // The injected effect is real: copying is worse than the oracle shift,
     // and the oracle's remaining error is the per-cell part of the effect.
     assert!(get("oracle-shift") < get("copy"));
