@@ -117,13 +117,33 @@ pub fn run(args: &Args) -> Result<()> {
                 outcome.concept,
                 started.elapsed().as_secs_f64()
             );
+            for t in &outcome.timings {
+                eprintln!(
+                    "  {}: fit {:.0} s, edit {:.1} s",
+                    t.method, t.fit_seconds, t.edit_seconds
+                );
+            }
             rows.extend(outcome.rows("synthetic_1", "baselines", seed));
             outcomes.push((seed, intervention, outcome));
+            write(&outcomes, &rows, args, false)?;
         }
     }
-    let table = summarize(&outcomes);
+    write(&outcomes, &rows, args, true)
+}
+
+/// Writes the JSON and the table of the runs so far (after every run, so a
+/// stopped benchmark keeps what it measured); prints the table when `last`.
+fn write(
+    outcomes: &[(u64, usize, Outcome)],
+    rows: &[conceptlab_bench::ResultRow],
+    args: &Args,
+    last: bool,
+) -> Result<()> {
+    let table = summarize(outcomes);
     let markdown = render(&table, args);
-    print!("{markdown}");
+    if last {
+        print!("{markdown}");
+    }
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(&args.markdown);
@@ -142,6 +162,7 @@ pub fn run(args: &Args) -> Result<()> {
             "steps": args.steps,
             "baseline_epochs": args.baseline_epochs,
             "flow_stage": !args.no_flow,
+            "complete": last,
             "table": table,
             "rows": rows,
             "runs": runs,
