@@ -23,6 +23,9 @@ fn small() -> TrVaeConfig {
         // first decoder layer collapsed to a constant (the small-bandwidth
         // kernels reward identical points), every edit a copy.
         mmd_weight: 1e-3,
+        // The test features are log1p counts, non-negative: the
+        // reference's ReLU output applies.
+        output_relu: true,
         ..TrVaeConfig::default()
     }
 }
