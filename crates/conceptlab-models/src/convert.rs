@@ -1,7 +1,8 @@
 //! Between `ndarray` matrices (the crate's interface) and candle tensors.
 
 use candle_core::{Device, Tensor};
-use ndarray::{Array2, ArrayView2};
+use conceptlab_core::random::{Rng, standard_normal};
+use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::ModelError;
 
@@ -17,6 +18,49 @@ pub(crate) fn to_tensor(x: ArrayView2<f32>, device: &Device) -> Result<Tensor, M
         }
     };
     Ok(tensor)
+}
+
+/// The rows `rows` of `a` as a tensor on `device` (a training batch).
+pub(crate) fn rows_tensor(
+    a: &Array2<f32>,
+    rows: &[usize],
+    device: &Device,
+) -> Result<Tensor, ModelError> {
+    to_tensor(a.select(Axis(0), rows).view(), device)
+}
+
+/// `rows × cols` standard normal draws from `rng`, row-major in draw order
+/// (reparametrisation noise, flow sources).
+pub(crate) fn normal_tensor(
+    rng: &mut Rng,
+    rows: usize,
+    cols: usize,
+    device: &Device,
+) -> Result<Tensor, ModelError> {
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|_| standard_normal(rng) as f32)
+        .collect();
+    Ok(Tensor::from_vec(v, (rows, cols), device)?)
+}
+
+/// Rows per forward pass at inference: bounds memory on large data sets.
+pub(crate) const INFERENCE_CHUNK: usize = 4096;
+
+/// An `n_rows × n_cols` array filled chunk by chunk of at most
+/// [`INFERENCE_CHUNK`] rows: `f(rows)` computes the rows `rows` (a
+/// network pass at inference), so memory does not grow with the cells.
+pub(crate) fn by_chunks(
+    n_rows: usize,
+    n_cols: usize,
+    mut f: impl FnMut(std::ops::Range<usize>) -> Result<Tensor, ModelError>,
+) -> Result<Array2<f32>, ModelError> {
+    let mut out = Array2::zeros((n_rows, n_cols));
+    for start in (0..n_rows).step_by(INFERENCE_CHUNK) {
+        let end = (start + INFERENCE_CHUNK).min(n_rows);
+        let chunk = to_array(&f(start..end)?)?;
+        out.slice_mut(ndarray::s![start..end, ..]).assign(&chunk);
+    }
+    Ok(out)
 }
 
 /// A 2-D tensor as a row-major array.

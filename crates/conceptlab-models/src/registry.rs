@@ -446,28 +446,14 @@ pub fn fit(
         ModelConfig::ScCbgm(c) => {
             let mut model = ScCbgm::new(c.clone(), dims, seed)?;
             let history = model.fit(data, train, seed, observer)?;
-            Ok(Fit {
-                epochs: history.epochs.len(),
-                best_epoch: history.best_epoch,
-                stopped_early: history.stopped_early,
-                n_train: history.n_train,
-                n_validation: history.n_validation,
-                history_csv: Some(history.to_csv()),
-                model: Box::new(model),
-            })
+            let csv = history.to_csv();
+            Ok(Fit::trained(Box::new(model), &history, csv))
         }
         ModelConfig::Cbgm(c) => {
             let mut model = Cbgm::new(c.clone(), dims, seed)?;
             let history = model.fit(data, train, seed, observer)?;
-            Ok(Fit {
-                epochs: history.epochs.len(),
-                best_epoch: history.best_epoch,
-                stopped_early: history.stopped_early,
-                n_train: history.n_train,
-                n_validation: history.n_validation,
-                history_csv: Some(history.to_csv()),
-                model: Box::new(model),
-            })
+            let csv = history.to_csv();
+            Ok(Fit::trained(Box::new(model), &history, csv))
         }
         ModelConfig::Copy => Ok(Fit::closed_form(
             Box::new(CopySource::new(dims)),
@@ -488,15 +474,8 @@ pub fn fit(
         ModelConfig::ScGen(c) => {
             let mut model = ScGen::new(c.clone(), dims, seed)?;
             let history = model.fit(data, train, observer)?;
-            Ok(Fit {
-                epochs: history.epochs.len(),
-                best_epoch: history.best_epoch,
-                stopped_early: history.stopped_early,
-                n_train: history.n_train,
-                n_validation: history.n_validation,
-                history_csv: Some(crate::scgen::history_csv(&history)),
-                model: Box::new(model),
-            })
+            let csv = crate::scgen::history_csv(&history);
+            Ok(Fit::trained(Box::new(model), &history, csv))
         }
         ModelConfig::ScCvae(c) => {
             let mut model = ScCvae::new(c.clone(), dims, seed)?;

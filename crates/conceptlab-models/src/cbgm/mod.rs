@@ -34,7 +34,7 @@ mod golden_tests;
 mod tests;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_core::random::{Rng, stream_rng, streams};
 use conceptlab_nn::default_device;
 use ndarray::{Array2, ArrayView2, Axis, concatenate, s};
 
@@ -42,15 +42,12 @@ pub use config::{CbgmConfig, Sizes};
 use network::Network;
 
 use crate::ModelError;
-use crate::convert::{to_array, to_tensor};
+use crate::convert::{INFERENCE_CHUNK, by_chunks, normal_tensor, rows_tensor, to_array, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Model};
 use crate::registry::{ModelConfig, ModelKind};
 use crate::sccbgm::{Dims, EpochSummary, History, LossTerms};
 use crate::train::{self, F1Counts, Objective, Observer, Split, TrainConfig};
-
-/// Rows per forward pass at inference: bounds memory on large data sets.
-const INFERENCE_CHUNK: usize = 4096;
 
 /// A trained (or freshly initialised) CBGM.
 #[derive(Debug)]
@@ -162,13 +159,10 @@ impl Objective for Cbgm {
         acc: &mut Totals,
     ) -> Result<Tensor, ModelError> {
         let z = self.config.latent_dim;
-        let x = self.tensor(data.x.select(Axis(0), batch).view())?;
-        let c = self.tensor(data.concepts.select(Axis(0), batch).view())?;
-        let o = self.tensor(data.observed.select(Axis(0), batch).view())?;
-        let noise: Vec<f32> = (0..batch.len() * z)
-            .map(|_| standard_normal(rng) as f32)
-            .collect();
-        let eps = Tensor::from_vec(noise, (batch.len(), z), &self.device)?;
+        let x = rows_tensor(&data.x, batch, &self.device)?;
+        let c = rows_tensor(&data.concepts, batch, &self.device)?;
+        let o = rows_tensor(&data.observed, batch, &self.device)?;
+        let eps = normal_tensor(rng, batch.len(), z, &self.device)?;
         let dropout_rng = (self.config.dropout > 0.0).then_some(&mut *rng);
         let out = self.net.forward(&x, Some(&eps), dropout_rng)?;
         let (total, terms) = loss::objective(&self.config, self.net.dims, &out, &x, &c, &o)?;
@@ -264,17 +258,13 @@ impl ConceptModel for Cbgm {
             )));
         }
         let width = self.net.sizes.unknown;
-        let mut out = Array2::zeros((known.nrows(), self.input_dim()));
-        for start in (0..known.nrows()).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(known.nrows());
-            let c = self.tensor(known.slice(s![start..end, ..]))?;
-            let u = self.tensor(unknown.slice(s![start..end, ..width]))?;
-            let contexts = self.tensor(unknown.slice(s![start..end, width..]))?;
+        by_chunks(known.nrows(), self.input_dim(), |rows| {
+            let c = self.tensor(known.slice(s![rows.clone(), ..]))?;
+            let u = self.tensor(unknown.slice(s![rows.clone(), ..width]))?;
+            let contexts = self.tensor(unknown.slice(s![rows, width..]))?;
             let e = self.net.embedding(&contexts, &c)?;
-            let x = self.net.decode(&e, &u, None)?;
-            out.slice_mut(s![start..end, ..]).assign(&to_array(&x)?);
-        }
-        Ok(out)
+            self.net.decode(&e, &u, None)
+        })
     }
 }
 

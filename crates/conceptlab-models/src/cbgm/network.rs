@@ -10,28 +10,12 @@
 
 use candle_core::{D, Tensor};
 use conceptlab_core::random::Rng;
-use conceptlab_nn::{Dropout, Linear, MlpBlock, ParamSet, SkipBlock, linear_init};
+use conceptlab_nn::{Dropout, Linear, MlpBlock, ParamSet, linear_init};
 
 use super::config::{CbgmConfig, Sizes};
 use crate::ModelError;
-use crate::sccbgm::{DecoderKind, Dims};
-
-#[derive(Debug)]
-enum Decoder {
-    /// E embedded and re-injected into every block; u is the residual stream.
-    Skip {
-        concept_embedder: Linear,
-        unknown_embedder: Linear,
-        blocks: Vec<SkipBlock>,
-        output: Linear,
-    },
-    /// `[u ‖ E]` embedded once, then (residual or plain) blocks.
-    Concat {
-        embedder: Linear,
-        blocks: Vec<MlpBlock>,
-        output: Linear,
-    },
-}
+use crate::sccbgm::Dims;
+use crate::sccbgm::decoder::{Decoder, DecoderSizes};
 
 /// Everything one forward pass produces.
 #[derive(Debug)]
@@ -110,45 +94,19 @@ impl Network {
         let prob_weight = p.add("concept_prob.weight", w, &[k, 2 * e])?;
         let prob_bias = p.add("concept_prob.bias", b, &[k])?;
         let unknown_head = p.linear("cb_unk_layers.0", z, u, rng)?;
-        let decoder = match config.decoder {
-            DecoderKind::Skip => {
-                let concept_embedder = p.linear("_decoder.concept_embedder", u, h, rng)?;
-                let unknown_embedder = p.linear("_decoder.unknown_embedder", u, h, rng)?;
-                let mut blocks = Vec::with_capacity(config.n_layers);
-                for i in 0..config.n_layers {
-                    blocks.push(SkipBlock {
-                        linear: p.linear(&format!("_decoder.layers.{i}.linear"), 2 * h, h, rng)?,
-                        norm: p.layer_norm(&format!("_decoder.layers.{i}.norm"), h)?,
-                        dropout,
-                    });
-                }
-                let output = p.linear("_decoder.output_later", h, dims.input_dim, rng)?;
-                Decoder::Skip {
-                    concept_embedder,
-                    unknown_embedder,
-                    blocks,
-                    output,
-                }
-            }
-            DecoderKind::Residual | DecoderKind::NoResidual => {
-                let embedder = p.linear("_decoder.x_embedder", 2 * u, h, rng)?;
-                let mut blocks = Vec::with_capacity(config.n_layers);
-                for i in 0..config.n_layers {
-                    blocks.push(MlpBlock {
-                        linear: p.linear(&format!("_decoder.layers.{i}.linear"), h, h, rng)?,
-                        norm: p.layer_norm(&format!("_decoder.layers.{i}.norm"), h)?,
-                        dropout,
-                        residual: config.decoder == DecoderKind::Residual,
-                    });
-                }
-                let output = p.linear("_decoder.output_later", h, dims.input_dim, rng)?;
-                Decoder::Concat {
-                    embedder,
-                    blocks,
-                    output,
-                }
-            }
-        };
+        let decoder = Decoder::new(
+            &mut p,
+            config.decoder,
+            DecoderSizes {
+                concepts: u,
+                unknown: u,
+                hidden: h,
+                n_layers: config.n_layers,
+                output: dims.input_dim,
+            },
+            dropout,
+            rng,
+        )?;
         Ok(Network {
             params: p,
             dims,
@@ -214,35 +172,9 @@ impl Network {
         &self,
         embedding: &Tensor,
         unknown: &Tensor,
-        mut rng: Option<&mut Rng>,
+        rng: Option<&mut Rng>,
     ) -> Result<Tensor, ModelError> {
-        Ok(match &self.decoder {
-            Decoder::Skip {
-                concept_embedder,
-                unknown_embedder,
-                blocks,
-                output,
-            } => {
-                let c = concept_embedder.forward(embedding)?;
-                let mut h = unknown_embedder.forward(unknown)?;
-                for block in blocks {
-                    h = block.forward(&h, &c, rng.as_deref_mut())?;
-                }
-                output.forward(&h)?
-            }
-            Decoder::Concat {
-                embedder,
-                blocks,
-                output,
-            } => {
-                // Unknown first, as the reference concatenates.
-                let mut h = embedder.forward(&Tensor::cat(&[unknown, embedding], 1)?)?;
-                for block in blocks {
-                    h = block.forward(&h, rng.as_deref_mut())?;
-                }
-                output.forward(&h)?
-            }
-        })
+        self.decoder.forward(embedding, unknown, rng)
     }
 
     /// The training forward pass: z = μ + σ·ε with the supplied noise (z = μ

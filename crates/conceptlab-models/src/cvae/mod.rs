@@ -33,16 +33,16 @@ pub(crate) mod tests;
 use std::fmt::Write as _;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_core::random::{Rng, stream_rng, streams};
 use conceptlab_nn::{default_device, loss};
-use ndarray::{Array2, ArrayView2, Axis, s};
+use ndarray::{Array2, ArrayView2, s};
 
 pub use config::ScCvaeConfig;
 pub use fm::{ScCvaeFm, ScCvaeFmConfig};
 use network::Network;
 
 use crate::ModelError;
-use crate::convert::{to_array, to_tensor};
+use crate::convert::{INFERENCE_CHUNK, by_chunks, normal_tensor, rows_tensor, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{
     Annotations, Counterfactual, Counterfactuals, EditRequest, Model, Residual, intervene_on,
@@ -50,9 +50,6 @@ use crate::model::{
 use crate::registry::{ModelConfig, ModelKind};
 use crate::sccbgm::Dims;
 use crate::train::{self, Epoch, Objective, Observer, Split, Summary, TrainConfig, TrainingRun};
-
-/// Rows per forward pass at inference: bounds memory on large data sets.
-const INFERENCE_CHUNK: usize = 4096;
 
 /// Mean loss terms of a pass over cells (unweighted terms and the total).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -247,17 +244,15 @@ impl ScCvae {
         c: ArrayView2<f32>,
     ) -> Result<Array2<f32>, ModelError> {
         self.check_widths(x, c)?;
-        let mut out = Array2::zeros((x.nrows(), self.config.latent_dim));
-        for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
-            let rows = s![start..(start + INFERENCE_CHUNK).min(x.nrows()), ..];
+        by_chunks(x.nrows(), self.config.latent_dim, |rows| {
+            let rows = s![rows, ..];
             let (mu, _) = self.net.encode(
                 &self.tensor(x.slice(rows))?,
                 &self.tensor(c.slice(rows))?,
                 None,
             )?;
-            out.slice_mut(rows).assign(&to_array(&mu)?);
-        }
-        Ok(out)
+            Ok(mu)
+        })
     }
 
     /// x̂ from latents `z` and concepts `c`.
@@ -279,17 +274,14 @@ impl ScCvae {
                 dims.n_concepts()
             )));
         }
-        let mut out = Array2::zeros((z.nrows(), dims.input_dim));
-        for start in (0..z.nrows()).step_by(INFERENCE_CHUNK) {
-            let rows = s![start..(start + INFERENCE_CHUNK).min(z.nrows()), ..];
-            let x = self.net.decode(
+        by_chunks(z.nrows(), dims.input_dim, |rows| {
+            let rows = s![rows, ..];
+            self.net.decode(
                 &self.tensor(z.slice(rows))?,
                 &self.tensor(c.slice(rows))?,
                 None,
-            )?;
-            out.slice_mut(rows).assign(&to_array(&x)?);
-        }
-        Ok(out)
+            )
+        })
     }
 
     /// Encode with `c`, decode with `c_new` (z = μ); with [`Residual::Keep`]
@@ -327,12 +319,9 @@ impl Objective for ScCvae {
         acc: &mut CvaeLoss,
     ) -> Result<Tensor, ModelError> {
         let z = self.config.latent_dim;
-        let x = self.tensor(data.x.select(Axis(0), batch).view())?;
-        let c = self.tensor(data.concepts.select(Axis(0), batch).view())?;
-        let noise: Vec<f32> = (0..batch.len() * z)
-            .map(|_| standard_normal(rng) as f32)
-            .collect();
-        let eps = Tensor::from_vec(noise, (batch.len(), z), &self.device)?;
+        let x = rows_tensor(&data.x, batch, &self.device)?;
+        let c = rows_tensor(&data.concepts, batch, &self.device)?;
+        let eps = normal_tensor(rng, batch.len(), z, &self.device)?;
         let dropout_rng = (self.config.dropout > 0.0).then_some(&mut *rng);
         let out = self.net.forward(&x, &c, Some(&eps), dropout_rng)?;
         let (total, terms) = objective(self.config.beta, &out, &x)?;

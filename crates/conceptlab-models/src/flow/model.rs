@@ -7,7 +7,7 @@
 //! position in the noise space is kept. `Decode` starts from fresh noise.
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_core::random::{Rng, stream_rng, streams};
 use conceptlab_nn::default_device;
 use conceptlab_nn::ode::{Solver, integrate};
 use ndarray::{Array2, ArrayView2, Axis, s};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::network::{FOURIER_BUFFER, VelocityDims, VelocityNet, flow_matching_loss};
 use crate::ModelError;
-use crate::convert::{to_array, to_tensor};
+use crate::convert::{normal_tensor, rows_tensor, to_array, to_tensor};
 use crate::train::{self, Objective, Observer, Rows, Split, Summary, TrainConfig, TrainingRun};
 
 /// Rows integrated together: bounds memory for any number of cells.
@@ -196,13 +196,6 @@ pub struct FlowMatcher {
     device: Device,
 }
 
-fn normal(rng: &mut Rng, rows: usize, cols: usize, device: &Device) -> Result<Tensor, ModelError> {
-    let v: Vec<f32> = (0..rows * cols)
-        .map(|_| standard_normal(rng) as f32)
-        .collect();
-    Ok(Tensor::from_vec(v, (rows, cols), device)?)
-}
-
 impl Objective for FlowMatcher {
     type Data = Paired;
     type Summary = FlowLoss;
@@ -220,7 +213,7 @@ impl Objective for FlowMatcher {
         rng: &mut Rng,
         sum: &mut f64,
     ) -> Result<Tensor, ModelError> {
-        let xb = to_tensor(data.x.select(Axis(0), batch).view(), &self.device)?;
+        let xb = rows_tensor(&data.x, batch, &self.device)?;
         let cb = to_tensor(data.cond.select(Axis(0), batch).view(), &self.device)?;
         let loss = self.batch_loss(&xb, &cb, rng, true)?;
         *sum += loss.to_scalar::<f32>()? as f64 * batch.len() as f64;
@@ -349,7 +342,7 @@ impl FlowMatcher {
         train: bool,
     ) -> Result<Tensor, ModelError> {
         let (b, d) = x1.dims2()?;
-        let x0 = normal(rng, b, d, &self.device)?;
+        let x0 = normal_tensor(rng, b, d, &self.device)?;
         let t: Vec<f32> = (0..b).map(|_| rng.random::<f32>()).collect();
         let t = Tensor::from_vec(t, (b, 1), &self.device)?;
         let cond = if train && self.config.p_uncond > 0.0 {
@@ -483,7 +476,7 @@ impl FlowMatcher {
                 FlowMode::Decode => {
                     let mut rng = stream_rng(seed, streams::DECODE_NOISE_BASE + k as u64);
                     (
-                        normal(&mut rng, end - start, x.ncols(), &self.device)?,
+                        normal_tensor(&mut rng, end - start, x.ncols(), &self.device)?,
                         0.0,
                         0,
                     )
@@ -501,7 +494,7 @@ impl FlowMatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conceptlab_core::random::stream_rng;
+    use conceptlab_core::random::{standard_normal, stream_rng};
 
     fn small() -> (FlowMatcher, Array2<f32>, Array2<f32>) {
         let config = FlowConfig {

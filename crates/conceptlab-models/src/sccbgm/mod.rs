@@ -1,6 +1,7 @@
 //! scCBGM: the single-cell concept bottleneck generative model.
 
 mod config;
+pub(crate) mod decoder;
 mod loss;
 mod network;
 
@@ -8,9 +9,9 @@ mod network;
 mod golden_tests;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_core::random::{Rng, stream_rng, streams};
 use conceptlab_nn::default_device;
-use ndarray::{Array2, ArrayView2, Axis, s};
+use ndarray::{Array2, ArrayView2, s};
 
 pub use config::{DecoderKind, Orthogonality, ScCbgmConfig};
 pub use loss::LossTerms;
@@ -20,16 +21,13 @@ use network::Network;
 use std::fmt::Write as _;
 
 use crate::ModelError;
-use crate::convert::{to_array, to_tensor};
+use crate::convert::{INFERENCE_CHUNK, by_chunks, normal_tensor, rows_tensor, to_array, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Model};
 use crate::registry::{ModelConfig, ModelKind};
 use crate::train::{
     self, Epoch, F1Counts, Objective, Observer, Split, Summary, TrainConfig, TrainingRun,
 };
-
-/// Rows per forward pass at inference: bounds memory on large data sets.
-const INFERENCE_CHUNK: usize = 4096;
 
 /// One epoch of scCBGM's training.
 pub type EpochRecord = Epoch<EpochSummary>;
@@ -217,14 +215,11 @@ impl Objective for ScCbgm {
         acc: &mut Totals,
     ) -> Result<Tensor, ModelError> {
         let z = self.config.latent_dim;
-        let x = self.tensor(data.x.select(Axis(0), batch).view())?;
-        let c = self.tensor(data.concepts.select(Axis(0), batch).view())?;
-        let o = self.tensor(data.observed.select(Axis(0), batch).view())?;
+        let x = rows_tensor(&data.x, batch, &self.device)?;
+        let c = rows_tensor(&data.concepts, batch, &self.device)?;
+        let o = rows_tensor(&data.observed, batch, &self.device)?;
         let eps = if self.config.variational {
-            let noise: Vec<f32> = (0..batch.len() * z)
-                .map(|_| standard_normal(rng) as f32)
-                .collect();
-            Some(Tensor::from_vec(noise, (batch.len(), z), &self.device)?)
+            Some(normal_tensor(rng, batch.len(), z, &self.device)?)
         } else {
             None
         };
@@ -315,15 +310,11 @@ impl ConceptModel for ScCbgm {
                 unknown.nrows()
             )));
         }
-        let mut out = Array2::zeros((known.nrows(), self.input_dim()));
-        for start in (0..known.nrows()).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(known.nrows());
-            let c = self.tensor(known.slice(s![start..end, ..]))?;
-            let u = self.tensor(unknown.slice(s![start..end, ..]))?;
-            let x = self.net.decode(&c, &u, None)?;
-            out.slice_mut(s![start..end, ..]).assign(&to_array(&x)?);
-        }
-        Ok(out)
+        by_chunks(known.nrows(), self.input_dim(), |rows| {
+            let c = self.tensor(known.slice(s![rows.clone(), ..]))?;
+            let u = self.tensor(unknown.slice(s![rows, ..]))?;
+            self.net.decode(&c, &u, None)
+        })
     }
 }
 

@@ -4,9 +4,10 @@
 
 use candle_core::Tensor;
 use conceptlab_core::random::Rng;
-use conceptlab_nn::{Dropout, Linear, MlpBlock, ParamSet, SkipBlock};
+use conceptlab_nn::{Dropout, Linear, MlpBlock, ParamSet};
 
-use super::config::{DecoderKind, ScCbgmConfig};
+use super::config::ScCbgmConfig;
+use super::decoder::{Decoder, DecoderSizes};
 use crate::ModelError;
 
 /// Sizes fixed by the data: input features and concepts. Concept columns
@@ -23,21 +24,6 @@ impl Dims {
     pub fn n_concepts(&self) -> usize {
         self.n_hard + self.n_soft
     }
-}
-
-#[derive(Debug)]
-enum Decoder {
-    Skip {
-        concept_embedder: Linear,
-        unknown_embedder: Linear,
-        blocks: Vec<SkipBlock>,
-        output: Linear,
-    },
-    Concat {
-        embedder: Linear,
-        blocks: Vec<MlpBlock>,
-        output: Linear,
-    },
 }
 
 /// Everything one forward pass produces.
@@ -111,45 +97,19 @@ impl Network {
         };
         let concept_head = p.linear("cb_concepts_layers.0", z, k, rng)?;
         let unknown_head = p.linear("cb_unk_layers.0", z, u, rng)?;
-        let decoder = match config.decoder {
-            DecoderKind::Skip => {
-                let concept_embedder = p.linear("_decoder.concept_embedder", k, h, rng)?;
-                let unknown_embedder = p.linear("_decoder.unknown_embedder", u, h, rng)?;
-                let mut blocks = Vec::with_capacity(config.n_layers);
-                for i in 0..config.n_layers {
-                    blocks.push(SkipBlock {
-                        linear: p.linear(&format!("_decoder.layers.{i}.linear"), 2 * h, h, rng)?,
-                        norm: p.layer_norm(&format!("_decoder.layers.{i}.norm"), h)?,
-                        dropout,
-                    });
-                }
-                let output = p.linear("_decoder.output_later", h, dims.input_dim, rng)?;
-                Decoder::Skip {
-                    concept_embedder,
-                    unknown_embedder,
-                    blocks,
-                    output,
-                }
-            }
-            DecoderKind::Residual | DecoderKind::NoResidual => {
-                let embedder = p.linear("_decoder.x_embedder", u + k, h, rng)?;
-                let mut blocks = Vec::with_capacity(config.n_layers);
-                for i in 0..config.n_layers {
-                    blocks.push(MlpBlock {
-                        linear: p.linear(&format!("_decoder.layers.{i}.linear"), h, h, rng)?,
-                        norm: p.layer_norm(&format!("_decoder.layers.{i}.norm"), h)?,
-                        dropout,
-                        residual: config.decoder == DecoderKind::Residual,
-                    });
-                }
-                let output = p.linear("_decoder.output_later", h, dims.input_dim, rng)?;
-                Decoder::Concat {
-                    embedder,
-                    blocks,
-                    output,
-                }
-            }
-        };
+        let decoder = Decoder::new(
+            &mut p,
+            config.decoder,
+            DecoderSizes {
+                concepts: k,
+                unknown: u,
+                hidden: h,
+                n_layers: config.n_layers,
+                output: dims.input_dim,
+            },
+            dropout,
+            rng,
+        )?;
         Ok(Network {
             params: p,
             dims,
@@ -208,35 +168,9 @@ impl Network {
         &self,
         concepts: &Tensor,
         unknown: &Tensor,
-        mut rng: Option<&mut Rng>,
+        rng: Option<&mut Rng>,
     ) -> Result<Tensor, ModelError> {
-        Ok(match &self.decoder {
-            Decoder::Skip {
-                concept_embedder,
-                unknown_embedder,
-                blocks,
-                output,
-            } => {
-                let c = concept_embedder.forward(concepts)?;
-                let mut h = unknown_embedder.forward(unknown)?;
-                for block in blocks {
-                    h = block.forward(&h, &c, rng.as_deref_mut())?;
-                }
-                output.forward(&h)?
-            }
-            Decoder::Concat {
-                embedder,
-                blocks,
-                output,
-            } => {
-                // The reference concatenates unknown first.
-                let mut h = embedder.forward(&Tensor::cat(&[unknown, concepts], 1)?)?;
-                for block in blocks {
-                    h = block.forward(&h, rng.as_deref_mut())?;
-                }
-                output.forward(&h)?
-            }
-        })
+        self.decoder.forward(concepts, unknown, rng)
     }
 
     /// The training forward pass: z = μ + σ·ε with the supplied noise (or

@@ -23,9 +23,9 @@ mod tests;
 use std::fmt::Write as _;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_core::random::{Rng, stream_rng, streams};
 use conceptlab_nn::default_device;
-use ndarray::{Array2, ArrayView2, Axis, s};
+use ndarray::{Array2, ArrayView2, s};
 
 pub use config::{ScGenConfig, default_training};
 pub use network::LossTerms;
@@ -34,15 +34,12 @@ use arithmetic::Populations;
 use network::Network;
 
 use crate::ModelError;
-use crate::convert::{to_array, to_tensor};
+use crate::convert::{INFERENCE_CHUNK, by_chunks, normal_tensor, rows_tensor, to_array, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{Counterfactual, Counterfactuals, EditRequest, Model, Residual};
 use crate::registry::{ModelConfig, ModelKind};
 use crate::sccbgm::Dims;
 use crate::train::{self, Objective, Observer, Split, Summary, TrainConfig, TrainingRun};
-
-/// Rows per forward pass at inference: bounds memory on large data sets.
-const INFERENCE_CHUNK: usize = 4096;
 
 const LATENTS: &str = "scgen.train_latents";
 const ANNOTATIONS: &str = "scgen.train_annotations";
@@ -172,15 +169,12 @@ impl ScGen {
     /// μ(x) in eval mode (running batch-norm statistics, no dropout).
     pub fn latent_means(&self, x: ArrayView2<f32>) -> Result<Array2<f32>, ModelError> {
         self.check_features(x)?;
-        let mut out = Array2::zeros((x.nrows(), self.config.latent_dim));
-        for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(x.nrows());
+        by_chunks(x.nrows(), self.config.latent_dim, |rows| {
             let (mu, _) = self
                 .net
-                .encode(&self.tensor(x.slice(s![start..end, ..]))?, None)?;
-            out.slice_mut(s![start..end, ..]).assign(&to_array(&mu)?);
-        }
-        Ok(out)
+                .encode(&self.tensor(x.slice(s![rows, ..]))?, None)?;
+            Ok(mu)
+        })
     }
 
     /// decoder(z) in eval mode.
@@ -192,15 +186,9 @@ impl ScGen {
                 self.config.latent_dim
             )));
         }
-        let mut out = Array2::zeros((z.nrows(), self.dims.input_dim));
-        for start in (0..z.nrows()).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(z.nrows());
-            let x = self
-                .net
-                .decode(&self.tensor(z.slice(s![start..end, ..]))?, None)?;
-            out.slice_mut(s![start..end, ..]).assign(&to_array(&x)?);
-        }
-        Ok(out)
+        by_chunks(z.nrows(), self.dims.input_dim, |rows| {
+            self.net.decode(&self.tensor(z.slice(s![rows, ..]))?, None)
+        })
     }
 
     fn check_features(&self, x: ArrayView2<f32>) -> Result<(), ModelError> {
@@ -264,11 +252,8 @@ impl Objective for ScGen {
         acc: &mut Totals,
     ) -> Result<Tensor, ModelError> {
         let z = self.config.latent_dim;
-        let x = self.tensor(data.x.select(Axis(0), batch).view())?;
-        let noise: Vec<f32> = (0..batch.len() * z)
-            .map(|_| standard_normal(rng) as f32)
-            .collect();
-        let eps = Tensor::from_vec(noise, (batch.len(), z), &self.device)?;
+        let x = rows_tensor(&data.x, batch, &self.device)?;
+        let eps = normal_tensor(rng, batch.len(), z, &self.device)?;
         let out = self.net.forward(&x, Some(&eps), Some(rng))?;
         let (total, terms) = network::objective(&out, &x, self.config.kl_weight)?;
         acc.0.add_scaled(&terms, batch.len() as f64);

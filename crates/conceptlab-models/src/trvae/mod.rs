@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_core::random::{Rng, stream_rng, streams};
 use conceptlab_nn::default_device;
 use ndarray::{Array2, ArrayView2, Axis, s};
 
@@ -34,7 +34,7 @@ pub use config::TrVaeConfig;
 use network::Network;
 
 use crate::ModelError;
-use crate::convert::{to_array, to_tensor};
+use crate::convert::{by_chunks, normal_tensor, rows_tensor, to_tensor};
 use crate::cvae::own_concepts;
 use crate::data::ConceptData;
 use crate::model::{Counterfactual, Counterfactuals, EditRequest, Model, Residual, intervene_on};
@@ -44,7 +44,6 @@ use crate::train::{self, Objective, Observer, Split, Summary, TrainConfig, Train
 
 /// The tensor holding the condition patterns (classes × hard concepts).
 const CLASSES: &str = "trvae.classes";
-const INFERENCE_CHUNK: usize = 4096;
 
 /// Mean loss terms of a pass over cells.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -288,23 +287,16 @@ impl TrVae {
         target: &[usize],
         residual: Residual,
     ) -> Result<Array2<f32>, ModelError> {
-        let mut out = Array2::zeros(x.dim());
-        for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(x.nrows());
-            let xt = to_tensor(x.slice(s![start..end, ..]), &self.device)?;
-            let src = self.onehot(&own[start..end])?;
+        by_chunks(x.nrows(), x.ncols(), |rows| {
+            let xt = to_tensor(x.slice(s![rows.clone(), ..]), &self.device)?;
+            let src = self.onehot(&own[rows.clone()])?;
             let (mu, _) = self.net.encode(&xt, &src, None)?;
-            let (_, edited) = self
-                .net
-                .decode(&mu, &self.onehot(&target[start..end])?, None)?;
-            let edited = match residual {
+            let (_, edited) = self.net.decode(&mu, &self.onehot(&target[rows])?, None)?;
+            Ok(match residual {
                 Residual::Discard => edited,
                 Residual::Keep => ((edited - self.net.decode(&mu, &src, None)?.1)? + xt)?,
-            };
-            out.slice_mut(s![start..end, ..])
-                .assign(&to_array(&edited)?);
-        }
-        Ok(out)
+            })
+        })
     }
 }
 
@@ -327,11 +319,8 @@ impl Objective for TrVae {
         let z = self.config.latent_dim;
         let concepts = data.concepts.select(Axis(0), batch);
         let labels = self.labels(concepts.view(), "training cell")?;
-        let x = to_tensor(data.x.select(Axis(0), batch).view(), &self.device)?;
-        let noise: Vec<f32> = (0..batch.len() * z)
-            .map(|_| standard_normal(rng) as f32)
-            .collect();
-        let eps = Tensor::from_vec(noise, (batch.len(), z), &self.device)?;
+        let x = rows_tensor(&data.x, batch, &self.device)?;
+        let eps = normal_tensor(rng, batch.len(), z, &self.device)?;
         let out = self
             .net
             .forward(&x, &self.onehot(&labels)?, Some(&eps), Some(rng))?;

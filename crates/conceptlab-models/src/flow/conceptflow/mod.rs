@@ -28,7 +28,7 @@ mod golden_tests;
 mod tests;
 
 use candle_core::{Device, Tensor};
-use conceptlab_core::random::{Rng, standard_normal, stream_rng, streams};
+use conceptlab_core::random::{Rng, stream_rng, streams};
 use conceptlab_nn::default_device;
 use conceptlab_nn::ode::{Solver, integrate};
 use ndarray::{Array2, ArrayView2, Axis, s};
@@ -41,7 +41,7 @@ use network::{Network, fourier_name};
 
 use super::model::{FlowMode, Sampling};
 use crate::ModelError;
-use crate::convert::{to_array, to_tensor};
+use crate::convert::{normal_tensor, to_array, to_tensor};
 use crate::data::ConceptData;
 use crate::model::{
     ConceptModel, Counterfactual, Counterfactuals, EditRequest, Encoding, Model, Residual,
@@ -95,13 +95,6 @@ pub struct ConceptFlow {
     device: Device,
     /// Set for training only (the standardisation of the penalty).
     stats: Option<Standardize>,
-}
-
-fn normal(rng: &mut Rng, rows: usize, cols: usize, device: &Device) -> Result<Tensor, ModelError> {
-    let v: Vec<f32> = (0..rows * cols)
-        .map(|_| standard_normal(rng) as f32)
-        .collect();
-    Ok(Tensor::from_vec(v, (rows, cols), device)?)
 }
 
 impl ConceptFlow {
@@ -179,7 +172,7 @@ impl ConceptFlow {
         let c = self.tensor(data.concepts.select(Axis(0), rows).view())?;
         let o = self.tensor(data.observed.select(Axis(0), rows).view())?;
         let (b, g) = (rows.len(), data.x.ncols());
-        let eps = normal(rng, b, g, &self.device)?;
+        let eps = normal_tensor(rng, b, g, &self.device)?;
         let t: Vec<f32> = (0..b).map(|_| rng.random::<f32>()).collect();
         let t = Tensor::from_vec(t, (b, 1), &self.device)?;
         let batch = Batch {
@@ -234,7 +227,7 @@ impl ConceptFlow {
                 let (b, g) = mu.dims2()?;
                 (&mu + (&logvar * 0.5)?
                     .exp()?
-                    .mul(&normal(rng, b, g, &self.device)?)?)?
+                    .mul(&normal_tensor(rng, b, g, &self.device)?)?)?
             }
             None => mu,
         };
