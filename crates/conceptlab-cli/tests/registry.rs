@@ -316,3 +316,91 @@ fn damaged_checkpoints_are_refused_naming_the_file() {
     assert_bad_input(&o, &["no model"]);
     assert_eq!(std::fs::read(mine.join("notes.txt")).unwrap(), b"mine");
 }
+
+/// Squared distance between two PC rows.
+fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x - y).powi(2))
+        .sum()
+}
+
+#[test]
+fn matching_predictors_fit_save_load_and_edit_onto_observed_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n);
+    fit_kind("nearest", &path("nearest"));
+    fit_kind("cinemaot", &path("cinemaot"));
+    for kind in ["nearest", "cinemaot"] {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path(kind).join("meta.json")).unwrap()).unwrap();
+        assert_eq!(meta["model"]["kind"], kind);
+        assert_eq!(meta["epochs"], 0, "{kind} trains nothing");
+    }
+    assert_ok(&edit(&path("nearest"), &path("nearest.h5ad")));
+    assert_ok(&edit(&path("cinemaot"), &path("cinemaot.h5ad")));
+    // The same request twice gives the same bytes (CINEMA-OT's ICA start is seeded).
+    assert_ok(&edit(&path("cinemaot"), &path("again.h5ad")));
+    assert_eq!(
+        std::fs::read(path("cinemaot.h5ad")).unwrap(),
+        std::fs::read(path("again.h5ad")).unwrap()
+    );
+
+    let input = conceptlab_io::read_h5ad(pbmc()).unwrap();
+    let types = labels(&input, "bulk_labels");
+    let phases = labels(&input, "phase");
+    let nearest = pcs(&conceptlab_io::read_h5ad(path("nearest.h5ad")).unwrap());
+    let cinema = pcs(&conceptlab_io::read_h5ad(path("cinemaot.h5ad")).unwrap());
+    // The unedited cells' PCs, as the edits write them: a copy edit's.
+    fit_kind("copy", &path("copy"));
+    assert_ok(&edit(&path("copy"), &path("copied.h5ad")));
+    let original = pcs(&conceptlab_io::read_h5ad(path("copied.h5ad")).unwrap());
+
+    let treated: Vec<usize> = (0..input.n_obs()).filter(|&i| phases[i] == "S").collect();
+    let treated_b: Vec<usize> = treated
+        .iter()
+        .copied()
+        .filter(|&i| types[i] == "CD19+ B")
+        .collect();
+    assert!(!treated_b.is_empty(), "the fixture has S-phase B cells");
+    let mut edited = 0;
+    for i in 0..input.n_obs() {
+        if types[i] != "CD19+ B" {
+            for (name, out) in [("nearest", &nearest), ("cinemaot", &cinema)] {
+                assert!(
+                    sq_dist(&out[i], &original[i]) < 1e-8,
+                    "{name} moved unselected cell {i}"
+                );
+            }
+            continue;
+        }
+        if phases[i] == "S" {
+            continue;
+        }
+        edited += 1;
+        // nearest: the cell becomes one observed S-phase cell, exactly.
+        let closest = treated
+            .iter()
+            .map(|&j| sq_dist(&nearest[i], &original[j]))
+            .fold(f64::INFINITY, f64::min);
+        let scale = sq_dist(&original[i], &vec![0.0; original[i].len()]);
+        assert!(
+            closest < 1e-8 * (1.0 + scale),
+            "nearest: cell {i} is not an observed S-phase cell ({closest})"
+        );
+        // cinemaot: a convex combination of observed S-phase cells, so it
+        // lies within their bounding box on every PC.
+        for k in 0..cinema[i].len() {
+            let (lo, hi) = treated.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &j| {
+                (lo.min(original[j][k]), hi.max(original[j][k]))
+            });
+            let tol = 1e-3 * (1.0 + hi.abs().max(lo.abs()));
+            assert!(
+                cinema[i][k] >= lo - tol && cinema[i][k] <= hi + tol,
+                "cinemaot: cell {i}, PC {k} = {} outside the treated cells' [{lo}, {hi}]",
+                cinema[i][k]
+            );
+        }
+    }
+    assert!(edited > 20, "{edited} cells edited");
+}
