@@ -94,13 +94,18 @@ fn list(manifest: &Manifest, entry: &fetch::Entry) {
         Format::Zip => "zip",
     };
     let size = entry.size.map_or("size unknown".to_string(), human);
-    let pin = if entry.is_pinned() { "pinned" } else { "UNPINNED" };
+    let pin = if entry.is_pinned() {
+        "pinned"
+    } else {
+        "UNPINNED"
+    };
     println!(
-        "{:<16} {format:<4} {state:<7} {pin:<8} {size:>12}  {}  — {}",
+        "{:<10} {format:<4} {state:<7} {pin:<8} {size:>10}  {}",
         entry.name,
         fetch::destination(manifest, entry).display(),
-        entry.description
     );
+    println!("           {}", entry.description);
+    println!("           licence: {}", entry.licence);
 }
 
 /// How often a progress line is written when stderr is not a terminal.
@@ -164,7 +169,9 @@ fn amount(done: u64, total: Option<u64>) -> String {
 impl Observer for View {
     fn event(&mut self, event: Event<'_>) {
         match event {
-            Event::Resolve { name, url } => eprintln!("{name}: looking up the OSF download link at {url}"),
+            Event::Resolve { name, url } => {
+                eprintln!("{name}: looking up the OSF download link at {url}")
+            }
             Event::Download {
                 name,
                 url,
@@ -174,7 +181,10 @@ impl Observer for View {
                 if resume_from > 0 {
                     eprintln!("{name}: resuming {url} at {}", amount(resume_from, total));
                 } else {
-                    eprintln!("{name}: downloading {url} ({})", total.map_or("size unknown".to_string(), human));
+                    eprintln!(
+                        "{name}: downloading {url} ({})",
+                        total.map_or("size unknown".to_string(), human)
+                    );
                 }
                 self.last_line = Instant::now();
                 if self.terminal {

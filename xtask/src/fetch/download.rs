@@ -41,7 +41,11 @@ impl Http {
 
     /// The body of `url` as text, at most [`MAX_TEXT`] bytes.
     pub fn get_text(&self, url: &str) -> Result<String, FetchError> {
-        let mut response = self.agent.get(url).call().map_err(|e| unreachable(url, e))?;
+        let mut response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| unreachable(url, e))?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(FetchError::Status {
@@ -211,10 +215,12 @@ fn copy_body(
         if let Some(total) = total
             && have + n as u64 > total
         {
-            drop(std::fs::remove_file(part));
+            let _ = std::fs::remove_file(part);
             return Err(FetchError::Protocol {
                 url: url.to_string(),
-                reason: format!("more than the {total} bytes announced; the partial file was deleted"),
+                reason: format!(
+                    "more than the {total} bytes announced; the partial file was deleted"
+                ),
             });
         }
         file.write_all(&buffer[..n])
@@ -312,7 +318,13 @@ mod tests {
             parse_content_range("bytes */200"),
             Some(ContentRange::Unsatisfied { total: 200 })
         );
-        for bad in ["bytes 9-5/20", "bytes 0-20/20", "items 0-1/2", "bytes x-1/2", ""] {
+        for bad in [
+            "bytes 9-5/20",
+            "bytes 0-20/20",
+            "items 0-1/2",
+            "bytes x-1/2",
+            "",
+        ] {
             assert_eq!(parse_content_range(bad), None, "{bad}");
         }
     }

@@ -135,7 +135,11 @@ impl Manifest {
                 return Err(bad(
                     &label,
                     "dest",
-                    &format!("a path apart from {:?}'s {}", other.name, other.dest.display()),
+                    &format!(
+                        "a path apart from {:?}'s {}",
+                        other.name,
+                        other.dest.display()
+                    ),
                 ));
             }
             entries.push(entry);
@@ -248,17 +252,28 @@ impl RawEntry {
             }
             (None, Some(osf)) => {
                 if !self.mirrors.is_empty() {
-                    return Err(bad(label, "mirrors", "no mirrors next to `osf` (only with `url`)"));
+                    return Err(bad(
+                        label,
+                        "mirrors",
+                        "no mirrors next to `osf` (only with `url`)",
+                    ));
                 }
                 Source::Osf(osf.validate(label, bad)?)
             }
             (Some(_), Some(_)) => {
-                return Err(bad(label, "url", "either `url` or an `osf` table, not both"));
+                return Err(bad(
+                    label,
+                    "url",
+                    "either `url` or an `osf` table, not both",
+                ));
             }
             (None, None) => return Err(bad(label, "url", "a `url` or an `osf` table")),
         };
         if let Some(sha) = &self.sha256
-            && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            && !(sha.len() == 64
+                && sha
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
         {
             return Err(bad(
                 label,
@@ -272,20 +287,25 @@ impl RawEntry {
         match (format, self.unpacked_size) {
             (_, Some(0)) => return Err(bad(label, "unpacked_size", "a positive number of bytes")),
             (Format::File, Some(_)) => {
-                return Err(bad(label, "unpacked_size", "no unpacked_size on a `file` entry"));
+                return Err(bad(
+                    label,
+                    "unpacked_size",
+                    "no unpacked_size on a `file` entry",
+                ));
             }
             _ => {}
         }
-        for (key, value) in [("licence", &self.licence), ("description", &self.description)] {
+        for (key, value) in [
+            ("licence", &self.licence),
+            ("description", &self.description),
+        ] {
             if value.trim().is_empty() {
                 return Err(bad(label, key, "a non-empty string"));
             }
         }
         let dest = PathBuf::from(&self.dest);
         let dest_ok = !self.dest.is_empty()
-            && dest
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
+            && dest.components().all(|c| matches!(c, Component::Normal(_)))
             && !dest.starts_with("downloads");
         if !dest_ok {
             return Err(bad(
@@ -311,7 +331,11 @@ impl RawEntry {
 impl RawOsf {
     fn validate(self, label: &str, bad: Bad<'_>) -> Result<Osf, FetchError> {
         if self.project.is_empty() || !self.project.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(bad(label, "osf.project", "an OSF project id such as \"kfqj8\""));
+            return Err(bad(
+                label,
+                "osf.project",
+                "an OSF project id such as \"kfqj8\"",
+            ));
         }
         if self.file.is_empty() || self.file.contains('/') {
             return Err(bad(label, "osf.file", "a file name without '/'"));
@@ -319,11 +343,19 @@ impl RawOsf {
         if let Some(key) = &self.view_only
             && (key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric()))
         {
-            return Err(bad(label, "osf.view_only", "the hexadecimal key of a view-only link"));
+            return Err(bad(
+                label,
+                "osf.view_only",
+                "the hexadecimal key of a view-only link",
+            ));
         }
         let api = self.api.unwrap_or_else(|| OSF_API.to_string());
         if !is_http_url(&api) {
-            return Err(bad(label, "osf.api", "an http:// or https:// URL with a host"));
+            return Err(bad(
+                label,
+                "osf.api",
+                "an http:// or https:// URL with a host",
+            ));
         }
         Ok(Osf {
             api: api.trim_end_matches('/').to_string(),

@@ -216,7 +216,7 @@ fn in_place(
         path: target,
     });
     let reason = match verify::check(target, entry)? {
-        Verdict::Matches { sha256, .. } => return Ok(Some(sha256)),
+        Verdict::Matches { sha256 } => return Ok(Some(sha256)),
         Verdict::WrongSize { actual, expected } => {
             format!("{actual} bytes, expected {expected}")
         }
@@ -267,7 +267,7 @@ fn download_and_verify(
         path: &downloaded,
     });
     let sha256 = match verify::check(&downloaded, entry)? {
-        Verdict::Matches { sha256, .. } => sha256,
+        Verdict::Matches { sha256 } => sha256,
         Verdict::WrongSize { actual, expected } => {
             remove(&downloaded)?;
             return Err(FetchError::SizeMismatch {

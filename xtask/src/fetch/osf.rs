@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
+use super::FetchError;
 use super::download::Http;
 use super::manifest::Osf;
-use super::FetchError;
 
 /// Listing pages followed before giving up (OSF pages hold 10 files).
 const MAX_PAGES: usize = 50;

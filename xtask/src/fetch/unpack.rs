@@ -57,7 +57,11 @@ fn read_marker(dest: &Path, entry: &Entry) -> Option<Marker> {
 /// there with its size.
 pub fn valid_marker(dest: &Path, entry: &Entry) -> Option<Marker> {
     let marker = read_marker(dest, entry)?;
-    if entry.sha256.as_ref().is_some_and(|pinned| *pinned != marker.sha256) {
+    if entry
+        .sha256
+        .as_ref()
+        .is_some_and(|pinned| *pinned != marker.sha256)
+    {
         return None;
     }
     let intact = marker.files.iter().all(|f| {
@@ -105,16 +109,25 @@ pub fn unpack(
             archive: archive.to_path_buf(),
             source,
         })?;
-        let name = item.name().to_string();
+        let name = String::from_utf8_lossy(item.name_raw()).into_owned();
         let relative = item
             .enclosed_name()
-            .filter(|p| p.components().all(|c| matches!(c, Component::Normal(_))))
+            .filter(|p| {
+                p.components().next().is_some()
+                    && p.components().all(|c| matches!(c, Component::Normal(_)))
+            })
             .ok_or_else(|| unsafe_entry(&name, "its path leaves the destination".to_string()))?;
         if item.is_symlink() {
             return Err(unsafe_entry(&name, "a symbolic link".to_string()));
         }
-        if relative.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".fetch-")) {
-            return Err(unsafe_entry(&name, "the name of a fetch marker".to_string()));
+        if relative
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".fetch-"))
+        {
+            return Err(unsafe_entry(
+                &name,
+                "the name of a fetch marker".to_string(),
+            ));
         }
         total = total
             .checked_add(item.size())
@@ -131,7 +144,9 @@ pub fn unpack(
     {
         return Err(unsafe_entry(
             "(all)",
-            format!("declares {total} unpacked bytes, more than the manifest's unpacked_size of {limit}"),
+            format!(
+                "declares {total} unpacked bytes, more than the manifest's unpacked_size of {limit}"
+            ),
         ));
     }
     space::ensure(dest, total, "unpacking")?;
@@ -142,7 +157,8 @@ pub fn unpack(
         .unwrap_or_default();
     for planned in plan.iter().filter(|p| !p.is_dir) {
         let target = dest.join(&planned.relative);
-        if std::fs::symlink_metadata(&target).is_ok() && !ours.contains(&slashed(&planned.relative)) {
+        if std::fs::symlink_metadata(&target).is_ok() && !ours.contains(&slashed(&planned.relative))
+        {
             return Err(FetchError::Exists {
                 path: target,
                 name: entry.name.clone(),
@@ -162,12 +178,13 @@ pub fn unpack(
             std::fs::create_dir_all(parent)
                 .map_err(|e| FetchError::io(parent, "create a directory", e))?;
         }
-        let item = zip.by_index(planned.index).map_err(|source| FetchError::Zip {
-            archive: archive.to_path_buf(),
-            source,
-        })?;
-        let mut out =
-            File::create(&staged).map_err(|e| FetchError::io(&staged, "create", e))?;
+        let item = zip
+            .by_index(planned.index)
+            .map_err(|source| FetchError::Zip {
+                archive: archive.to_path_buf(),
+                source,
+            })?;
+        let mut out = File::create(&staged).map_err(|e| FetchError::io(&staged, "create", e))?;
         // One byte past the declared size is enough to catch a liar.
         let written = std::io::copy(&mut item.take(planned.size + 1), &mut out).map_err(|e| {
             unsafe_entry(&slashed(&planned.relative), format!("cannot be read: {e}"))
@@ -175,7 +192,10 @@ pub fn unpack(
         if written != planned.size {
             return Err(unsafe_entry(
                 &slashed(&planned.relative),
-                format!("declares {} bytes but holds {written} or more", planned.size),
+                format!(
+                    "declares {} bytes but holds {written} or more",
+                    planned.size
+                ),
             ));
         }
         out.sync_all()
@@ -209,9 +229,8 @@ pub fn unpack(
         sha256: sha256.to_string(),
         files,
     };
-    let json = serde_json::to_vec_pretty(&marker).map_err(|e| {
-        FetchError::io(dest, "encode the marker", std::io::Error::other(e))
-    })?;
+    let json = serde_json::to_vec_pretty(&marker)
+        .map_err(|e| FetchError::io(dest, "encode the marker", std::io::Error::other(e)))?;
     conceptlab_fs::write_atomic(&marker_path(dest, entry), &json)?;
     Ok(count)
 }

@@ -35,7 +35,7 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Size and hash are the pinned ones (or, unpinned, whatever they are).
-    Matches { sha256: String, size: u64 },
+    Matches { sha256: String },
     /// Size differs from the manifest's.
     WrongSize { actual: u64, expected: u64 },
     /// Hash differs from the manifest's.
@@ -53,12 +53,12 @@ pub fn check(path: &Path, entry: &Entry) -> Result<Verdict, FetchError> {
             return Ok(Verdict::WrongSize { actual, expected });
         }
     }
-    let (sha256, size) = sha256_file(path)?;
+    let (sha256, _) = sha256_file(path)?;
     match &entry.sha256 {
         Some(expected) if *expected != sha256 => Ok(Verdict::WrongHash {
             actual: sha256,
             expected: expected.clone(),
         }),
-        _ => Ok(Verdict::Matches { sha256, size }),
+        _ => Ok(Verdict::Matches { sha256 }),
     }
 }

@@ -18,7 +18,10 @@ fn payload(n: usize) -> Vec<u8> {
 }
 
 fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -104,7 +107,11 @@ fn a_good_download_is_verified_and_put_in_place_and_a_second_call_skips_it() {
 
     let (second, _) = run(&m, &options());
     assert_eq!(second.unwrap().outcome, Outcome::AlreadyThere);
-    assert_eq!(server.seen().len(), 1, "a verified file is not fetched again");
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "a verified file is not fetched again"
+    );
 }
 
 #[test]
@@ -115,25 +122,39 @@ fn a_corrupted_archive_is_refused_and_nothing_is_unpacked() {
     let mut bad = good.clone();
     bad[good.len() / 2] ^= 0x40;
     server.route("/real.zip", Route::file(bad.clone()));
-    let m = manifest(dir.path(), &zip_entry(&server.url("/real.zip"), &sha(&good), good.len()));
+    let m = manifest(
+        dir.path(),
+        &zip_entry(&server.url("/real.zip"), &sha(&good), good.len()),
+    );
 
     let (result, _) = run(&m, &options());
     match result {
-        Err(FetchError::HashMismatch { actual, expected, .. }) => {
+        Err(FetchError::HashMismatch {
+            actual, expected, ..
+        }) => {
             assert_eq!(actual, sha(&bad));
             assert_eq!(expected, sha(&good));
         }
         other => panic!("expected a hash mismatch, got {other:?}"),
     }
     assert!(!dir.path().join("real").exists(), "nothing unpacked");
-    assert!(!dir.path().join("downloads/real.zip").exists(), "not promoted");
-    assert!(!dir.path().join("downloads/real.zip.part").exists(), "partial file deleted");
+    assert!(
+        !dir.path().join("downloads/real.zip").exists(),
+        "not promoted"
+    );
+    assert!(
+        !dir.path().join("downloads/real.zip.part").exists(),
+        "partial file deleted"
+    );
 
     // Served correctly, the next run downloads afresh and unpacks.
     server.update("/real.zip", |r| r.body = good.clone());
     let (result, _) = run(&m, &options());
     assert_eq!(result.unwrap().outcome, Outcome::Unpacked { files: 2 });
-    assert_eq!(std::fs::read(dir.path().join("real/liver/a.csv")).unwrap(), b"1,2\n");
+    assert_eq!(
+        std::fs::read(dir.path().join("real/liver/a.csv")).unwrap(),
+        b"1,2\n"
+    );
 }
 
 #[test]
@@ -150,7 +171,10 @@ fn an_interrupted_download_resumes_from_the_part_file() {
             ..Route::file(archive.clone())
         },
     );
-    let m = manifest(dir.path(), &zip_entry(&server.url("/real.zip"), &sha(&archive), archive.len()));
+    let m = manifest(
+        dir.path(),
+        &zip_entry(&server.url("/real.zip"), &sha(&archive), archive.len()),
+    );
 
     let (first, _) = run(&m, &options());
     let part = dir.path().join("downloads/real.zip.part");
@@ -164,17 +188,32 @@ fn an_interrupted_download_resumes_from_the_part_file() {
     let (second, record) = run(&m, &options());
     let second = second.unwrap();
     assert_eq!(second.outcome, Outcome::Unpacked { files: 1 });
-    assert!(record.0.is_empty(), "resumed, not restarted: {:?}", record.0);
+    assert!(
+        record.0.is_empty(),
+        "resumed, not restarted: {:?}",
+        record.0
+    );
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|s| s.path == "/real.zip"));
     assert_eq!(seen[0].range, None);
-    assert_eq!(seen[1].range.as_deref(), Some(format!("bytes={cut}-").as_str()));
-    assert_eq!(std::fs::read(dir.path().join("real/kang.h5ad")).unwrap(), inner);
+    assert_eq!(
+        seen[1].range.as_deref(),
+        Some(format!("bytes={cut}-").as_str())
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("real/kang.h5ad")).unwrap(),
+        inner
+    );
     assert!(!part.exists());
 
     let (third, _) = run(&m, &options());
     assert_eq!(third.unwrap().outcome, Outcome::AlreadyThere);
-    assert_eq!(server.seen().len(), 2, "an unpacked archive is not fetched again");
+    assert_eq!(
+        server.seen().len(),
+        2,
+        "an unpacked archive is not fetched again"
+    );
 }
 
 #[test]
@@ -195,7 +234,10 @@ fn a_server_that_ignores_range_restarts_the_download_cleanly() {
         &file_entry(&server.url("/kang.h5ad"), Some((&sha(&body), body.len()))),
     );
     let (first, _) = run(&m, &options());
-    assert!(matches!(first, Err(FetchError::Interrupted { .. })), "{first:?}");
+    assert!(
+        matches!(first, Err(FetchError::Interrupted { .. })),
+        "{first:?}"
+    );
 
     let (second, record) = run(&m, &options());
     assert_eq!(second.unwrap().outcome, Outcome::Downloaded);
@@ -203,7 +245,10 @@ fn a_server_that_ignores_range_restarts_the_download_cleanly() {
     assert_eq!(server.seen()[1].range.as_deref(), Some("bytes=100000-"));
     // Appending the full body to the partial one would fail the hash; the
     // file is exactly the body.
-    assert_eq!(std::fs::read(dir.path().join("public/kang.h5ad")).unwrap(), body);
+    assert_eq!(
+        std::fs::read(dir.path().join("public/kang.h5ad")).unwrap(),
+        body
+    );
 }
 
 #[test]
@@ -225,7 +270,10 @@ fn an_unpinned_download_is_kept_aside_until_trusted() {
         }
         other => panic!("expected an unpinned refusal, got {other:?}"),
     }
-    assert!(!dest.exists(), "unverified data never appears under its name");
+    assert!(
+        !dest.exists(),
+        "unverified data never appears under its name"
+    );
     assert!(dir.path().join("public/kang.h5ad.unverified").exists());
 
     let trusting = Options {
@@ -238,7 +286,11 @@ fn an_unpinned_download_is_kept_aside_until_trusted() {
     assert!(!second.pinned);
     assert_eq!(second.sha256, sha(&body));
     assert_eq!(std::fs::read(&dest).unwrap(), body);
-    assert_eq!(server.seen().len(), 1, "the kept download is used, not fetched again");
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "the kept download is used, not fetched again"
+    );
 }
 
 #[test]
@@ -254,15 +306,17 @@ fn the_next_mirror_is_tried_when_a_source_fails() {
         },
     );
     server.route("/kang.h5ad", Route::file(body.clone()));
-    let entry = file_entry(&server.url("/gone.h5ad"), Some((&sha(&body), body.len())))
-        .replace(
-            "licence",
-            &format!("mirrors = [\"{}\"]\nlicence", server.url("/kang.h5ad")),
-        );
+    let entry = file_entry(&server.url("/gone.h5ad"), Some((&sha(&body), body.len()))).replace(
+        "licence",
+        &format!("mirrors = [\"{}\"]\nlicence", server.url("/kang.h5ad")),
+    );
     let m = manifest(dir.path(), &entry);
     let (result, _) = run(&m, &options());
     assert_eq!(result.unwrap().outcome, Outcome::Downloaded);
-    assert_eq!(std::fs::read(dir.path().join("public/kang.h5ad")).unwrap(), body);
+    assert_eq!(
+        std::fs::read(dir.path().join("public/kang.h5ad")).unwrap(),
+        body
+    );
 }
 
 #[test]
@@ -290,9 +344,18 @@ fn osf_files_are_found_through_the_api_listing() {
     );
     server.route(
         "/v2/page2?view_only=f00d",
-        Route::file(page(&item("synthetic.zip", &server.url("/download/synth")), "null").into_bytes()),
+        Route::file(
+            page(
+                &item("synthetic.zip", &server.url("/download/synth")),
+                "null",
+            )
+            .into_bytes(),
+        ),
     );
-    server.route("/download/synth?view_only=f00d", Route::file(archive.clone()));
+    server.route(
+        "/download/synth?view_only=f00d",
+        Route::file(archive.clone()),
+    );
     let entry = format!(
         "[[dataset]]\nname = \"synthetic\"\nformat = \"zip\"\nsha256 = \"{}\"\nlicence = \"t\"\n\
          description = \"t\"\ndest = \"synthetic\"\n[dataset.osf]\nproject = \"abcde\"\n\
@@ -312,7 +375,10 @@ fn archives_that_escape_or_overflow_are_refused_before_writing() {
     let server = Server::start();
     let escaping = zip_of(&[("fine.txt", b"ok"), ("../evil.txt", b"gotcha")]);
     server.route("/real.zip", Route::file(escaping.clone()));
-    let m = manifest(dir.path(), &zip_entry(&server.url("/real.zip"), &sha(&escaping), escaping.len()));
+    let m = manifest(
+        dir.path(),
+        &zip_entry(&server.url("/real.zip"), &sha(&escaping), escaping.len()),
+    );
     let (result, _) = run(&m, &options());
     match result {
         Err(FetchError::UnsafeArchive { entry, .. }) => assert_eq!(entry, "../evil.txt"),
@@ -346,10 +412,19 @@ fn files_not_from_the_archive_are_never_overwritten() {
     server.route("/real.zip", Route::file(archive.clone()));
     std::fs::create_dir_all(dir.path().join("real")).unwrap();
     std::fs::write(dir.path().join("real/kang.h5ad"), b"mine").unwrap();
-    let m = manifest(dir.path(), &zip_entry(&server.url("/real.zip"), &sha(&archive), archive.len()));
+    let m = manifest(
+        dir.path(),
+        &zip_entry(&server.url("/real.zip"), &sha(&archive), archive.len()),
+    );
     let (result, _) = run(&m, &options());
-    assert!(matches!(result, Err(FetchError::Exists { .. })), "{result:?}");
-    assert_eq!(std::fs::read(dir.path().join("real/kang.h5ad")).unwrap(), b"mine");
+    assert!(
+        matches!(result, Err(FetchError::Exists { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("real/kang.h5ad")).unwrap(),
+        b"mine"
+    );
 }
 
 #[test]
@@ -367,7 +442,10 @@ fn no_server_is_one_unreachable_error() {
     match result {
         Err(e @ FetchError::Unreachable { .. }) => {
             assert!(e.is_bad_input());
-            assert!(e.to_string().starts_with(&format!("cannot reach {url}")), "{e}");
+            assert!(
+                e.to_string().starts_with(&format!("cannot reach {url}")),
+                "{e}"
+            );
         }
         other => panic!("expected unreachable, got {other:?}"),
     }
@@ -379,8 +457,16 @@ fn bad_manifest_entries_are_refused_naming_the_key() {
     let good = file_entry("https://example.org/k.h5ad", None);
     let cases: &[(&str, &str, &str)] = &[
         ("sha256 = \"xyz\"\n", "", "key `sha256`"),
-        ("", "dest = \"public/kang.h5ad\"|dest = \"../kang.h5ad\"", "key `dest`"),
-        ("", "dest = \"public/kang.h5ad\"|dest = \"/tmp/kang.h5ad\"", "key `dest`"),
+        (
+            "",
+            "dest = \"public/kang.h5ad\"|dest = \"../kang.h5ad\"",
+            "key `dest`",
+        ),
+        (
+            "",
+            "dest = \"public/kang.h5ad\"|dest = \"/tmp/kang.h5ad\"",
+            "key `dest`",
+        ),
         ("", "format = \"file\"|format = \"tar\"", "key `format`"),
         ("", "https://example.org|ftp://example.org", "key `url`"),
         ("size = 0\n", "", "key `size`"),
@@ -402,11 +488,18 @@ fn bad_manifest_entries_are_refused_naming_the_key() {
         assert!(message.contains(expected), "{expected:?} not in {message}");
         assert!(err.is_bad_input());
     }
-    let twice = format!("version = 1\n{good}{}", good.replace("public/kang.h5ad", "other.h5ad"));
+    let twice = format!(
+        "version = 1\n{good}{}",
+        good.replace("public/kang.h5ad", "other.h5ad")
+    );
     let err = Manifest::parse(&twice, Path::new("m.toml"), Path::new(".")).unwrap_err();
     assert!(err.to_string().contains("key `name`"), "{err}");
-    let err = Manifest::parse(&format!("version = 2\n{good}"), Path::new("m.toml"), Path::new("."))
-        .unwrap_err();
+    let err = Manifest::parse(
+        &format!("version = 2\n{good}"),
+        Path::new("m.toml"),
+        Path::new("."),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("key `version`"), "{err}");
 }
 

@@ -156,7 +156,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     };
     let mut stream = stream;
     let Some(route) = route else {
-        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     };
     if let Some(status) = route.status {
@@ -175,7 +176,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         .filter(|_| route.ranges);
     let (head, body) = match start {
         Some(start) if start >= len => (
-            format!("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\n"),
+            format!(
+                "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\n"
+            ),
             &route.body[..0],
         ),
         Some(start) => (
