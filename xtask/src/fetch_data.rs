@@ -3,7 +3,7 @@
 //! otherwise, one `error:` line and exit 2 on bad input or no network).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -32,8 +32,10 @@ pub struct Args {
 }
 
 fn default_manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask
+        .parent()
+        .unwrap_or(xtask)
         .join("data")
         .join("manifest.toml")
 }

@@ -516,3 +516,44 @@ fn the_shipped_manifest_is_valid_and_pins_what_it_can() {
     let err = m.select(&["nope".to_string()]).unwrap_err();
     assert!(err.to_string().contains("kang2018"), "{err}");
 }
+
+/// Rewrites the declared uncompressed size of a one-entry archive (local
+/// header and central directory), as a zip bomb would.
+fn declare_size(mut archive: Vec<u8>, size: u32) -> Vec<u8> {
+    let find = |signature: &[u8]| {
+        archive
+            .windows(4)
+            .position(|w| w == signature)
+            .expect("zip signature")
+    };
+    let local = find(b"PK\x03\x04");
+    let central = find(b"PK\x01\x02");
+    archive[local + 22..local + 26].copy_from_slice(&size.to_le_bytes());
+    archive[central + 24..central + 28].copy_from_slice(&size.to_le_bytes());
+    archive
+}
+
+#[test]
+fn an_entry_inflating_past_its_declared_size_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start();
+    let bomb = declare_size(zip_of(&[("zeros.bin", &vec![0u8; 1 << 20])]), 1000);
+    server.route("/real.zip", Route::file(bomb.clone()));
+    let m = manifest(
+        dir.path(),
+        &zip_entry(&server.url("/real.zip"), &sha(&bomb), bomb.len()),
+    );
+    let (result, _) = run(&m, &options());
+    match result {
+        Err(FetchError::UnsafeArchive { entry, .. }) => assert_eq!(entry, "zeros.bin"),
+        other => panic!("expected a refused archive, got {other:?}"),
+    }
+    assert!(!dir.path().join("real/zeros.bin").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+}
