@@ -5,6 +5,8 @@ mod bench_eval;
 mod bench_io;
 mod bench_synth;
 mod bench_train;
+mod fetch;
+mod fetch_data;
 mod flow_study;
 mod fuzz;
 mod pbmc_suite;
@@ -55,6 +57,9 @@ enum Task {
     /// The pbmc68k semi-synthetic suite: an injected stimulation, one cell
     /// type's stimulated cells held out, every method against the exact twins.
     PbmcSuite(pbmc_suite::Args),
+    /// Download, verify and unpack the data sets of data/manifest.toml
+    /// (resumable; skips what is already in place and verified).
+    FetchData(fetch_data::Args),
     /// Fuzz the .h5ad reader: read mutated copies of small Python-written
     /// files and fail on any panic, hang or oversized allocation.
     Fuzz(fuzz::Args),
@@ -77,6 +82,7 @@ fn main() -> Result<()> {
         Task::FlowStudy(args) => flow_study::run(&args),
         Task::Baselines(args) => baselines::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::FetchData(args) => fetch_data::run(&args),
         Task::PbmcSuite(args) => pbmc_suite::run(&args),
         Task::BenchTrain(args) => bench_train::run(&args),
         Task::BenchTrainRun(args) => bench_train::run_one(&args),
