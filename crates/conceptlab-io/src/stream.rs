@@ -266,6 +266,38 @@ impl H5adStream {
         Ok(())
     }
 
+    /// Replaces everything but the streamed rows with `head` (checked as
+    /// [`H5adStream::create`] checks it; its placeholders must have the
+    /// shapes and element types the rows were pushed with), then
+    /// [`H5adStream::finish`]es: for a caller that knows the small elements
+    /// only once the rows have gone through.
+    pub fn finish_with(mut self, head: CellData) -> Result<()> {
+        head.validate().map_err(|error| IoError::Data {
+            path: self.shown.clone(),
+            error,
+        })?;
+        crate::writable::check(&head, &self.shown)?;
+        for stream in &self.streams {
+            let placeholder = match &stream.slot {
+                Slot::X => Some(&head.x),
+                Slot::Layer(name) => head.layers.get(name),
+            };
+            if placeholder.map(|m| (m.shape(), m.dtype())) != Some((stream.shape, stream.dtype)) {
+                return Err(IoError::Invalid {
+                    path: self.shown,
+                    key: stream.slot.key(),
+                    reason: format!(
+                        "the final data has no {} {:?} matrix here to stand for the rows",
+                        stream.dtype.name(),
+                        stream.shape
+                    ),
+                });
+            }
+        }
+        self.head = head;
+        self.finish()
+    }
+
     /// Writes the file: every streamed matrix must have all its rows.
     pub fn finish(mut self) -> Result<()> {
         let mut skeletons = Vec::new();
