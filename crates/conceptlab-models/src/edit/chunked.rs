@@ -296,8 +296,6 @@ fn run(
     while let Some(w) = waiting.pop_front() {
         flush(w, &mut answers, &mut first_answer, carry)?;
     }
-    drop(flush);
-    drop(ask);
 
     if input_dtype != dtype {
         warnings.push(format!(
