@@ -412,6 +412,10 @@ pub struct EditArgs {
     pub t_edit: Option<f64>,
     #[command(flatten)]
     pub ode: SolverArgs,
+    /// Cells read, edited and written at a time (memory grows with it, the
+    /// output does not change with it).
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_rows: u64,
     /// Where to write the edited cells.
     #[arg(short, long)]
     pub output: PathBuf,

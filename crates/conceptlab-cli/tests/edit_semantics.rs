@@ -481,3 +481,67 @@ fn fit_says_when_auto_does_not_normalise() {
         &["layers/counts", "does not hold counts", "normalize=never"],
     );
 }
+
+#[test]
+fn chunked_edits_write_the_same_bytes_for_any_chunk_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let dense_input = synth(dir.path());
+    let model = dir.path().join("model");
+    assert_ok(&fit(&dense_input, &model, &[]));
+    // The same cells with X stored as CSR: the output stays CSR.
+    let mut data = read_h5ad(&dense_input).unwrap();
+    let Matrix::Dense(x) = &data.x else {
+        panic!("synth writes dense X")
+    };
+    let (n, g) = (x.shape[0], x.shape[1]);
+    let values = x.data.to_f32();
+    let (mut indptr, mut indices, mut stored) = (vec![0u64], Vec::new(), Vec::new());
+    for i in 0..n {
+        for j in 0..g {
+            if values[i * g + j] != 0.0 {
+                indices.push(j as u32);
+                stored.push(values[i * g + j]);
+            }
+        }
+        indptr.push(indices.len() as u64);
+    }
+    data.x = Matrix::Sparse(
+        SparseMatrix::new(
+            SparseFormat::Csr,
+            (n, g),
+            indptr,
+            indices,
+            NumVec::F32(stored),
+        )
+        .unwrap(),
+    );
+    let sparse_input = dir.path().join("sparse.h5ad");
+    write(&data, &sparse_input);
+    for (input, encoding) in [(&dense_input, "array"), (&sparse_input, "csr_matrix")] {
+        let mut outputs = Vec::new();
+        for chunk in ["1", "7", "8192"] {
+            let out = dir.path().join(format!("{encoding}-{chunk}.h5ad"));
+            assert_ok(&run(&[
+                "edit",
+                p(input),
+                "--model",
+                p(&model),
+                "--set",
+                "concept_0=True",
+                "--where",
+                "cell_type=celltype_1",
+                "--chunk-rows",
+                chunk,
+                "-o",
+                p(&out),
+            ]));
+            outputs.push(std::fs::read(&out).unwrap());
+        }
+        assert!(
+            outputs[0] == outputs[1] && outputs[1] == outputs[2],
+            "{encoding}"
+        );
+        let out = read_h5ad(dir.path().join(format!("{encoding}-1.h5ad"))).unwrap();
+        assert_eq!(out.x.encoding(), encoding);
+    }
+}

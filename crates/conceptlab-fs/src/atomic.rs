@@ -70,6 +70,17 @@ impl AtomicFile {
         &mut self.file
     }
 
+    /// A path that opens the file being written a second time (its
+    /// temporary name, or on Linux its `/proc/self/fd` entry when it has no
+    /// name), for a library that edits a file by path rather than through
+    /// an open handle. Valid until [`AtomicFile::commit`] or drop.
+    pub fn reopen_path(&self) -> PathBuf {
+        if let Some(named) = &self.named {
+            return named.clone();
+        }
+        reopen_unnamed(&self.file)
+    }
+
     /// Flushes the data to disk and puts the file at its target, replacing
     /// whatever file was there in one rename.
     pub fn commit(mut self) -> Result<(), FsError> {
@@ -127,6 +138,18 @@ fn unnamed_in(dir: &Path) -> Option<File> {
     // The umask applies as for any created file.
     let mode = Mode::from_raw_mode(0o666);
     rustix::fs::open(dir, flags, mode).ok().map(File::from)
+}
+
+#[cfg(target_os = "linux")]
+fn reopen_unnamed(file: &File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+// Only Linux creates unnamed files, so elsewhere every file has a name.
+#[cfg(not(target_os = "linux"))]
+fn reopen_unnamed(_file: &File) -> PathBuf {
+    PathBuf::new()
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use conceptlab_core::{CellData, Column, Frame, Matrix, RawData};
+use conceptlab_core::{
+    CellData, Column, Frame, Matrix, NumVec, RawData, SparseFormat, SparseMatrix,
+};
 use indexmap::IndexMap;
 
 use crate::budget::Budget;
@@ -173,14 +175,47 @@ impl H5ad {
     /// Reads everything into memory: the obs and var tables first, then
     /// every matrix, each checked against their lengths before it is read.
     pub fn read(&self) -> Result<CellData> {
+        self.read_except(&[])
+    }
+
+    /// Reads everything as [`H5ad::read`] does except the matrices named in
+    /// `skip` (`"X"`, `"layers/NAME"`), which are left to backed reads
+    /// ([`H5ad::read_rows`]): in their place stands an empty CSR matrix of
+    /// their shape and element type.
+    pub fn read_except(&self, skip: &[&str]) -> Result<CellData> {
         let _op = self.h5.budget.scope();
         let h5 = &self.h5;
         h5.require("X", X_EXPECTED)?;
         let (obs, consumed_obs) = self.read_frame_consuming("obs")?;
         let (var, consumed_var) = self.read_frame_consuming("var")?;
         let (n_obs, n_vars) = (obs.len(), var.len());
-        let x = h5.read_matrix("X", Expect::obs_var(n_obs, n_vars))?;
-        let layers = h5.read_matrix_map("layers", Expect::obs_var(n_obs, n_vars))?;
+        let expect = Expect::obs_var(n_obs, n_vars);
+        let matrix = |h5: &H5File, key: &str| -> Result<Matrix> {
+            if !skip.contains(&key) {
+                return h5.read_matrix(key, expect);
+            }
+            let info = self.matrix_info(key)?;
+            if info.shape != (n_obs, n_vars) {
+                return Err(h5.invalid(
+                    key,
+                    format!(
+                        "shape {:?} does not match obs x var ({n_obs} x {n_vars})",
+                        info.shape
+                    ),
+                ));
+            }
+            SparseMatrix::new(
+                SparseFormat::Csr,
+                info.shape,
+                vec![0; info.shape.0 + 1],
+                Vec::new(),
+                NumVec::empty(info.dtype),
+            )
+            .map(Matrix::Sparse)
+            .map_err(|e| h5.invalid(key, e.to_string()))
+        };
+        let x = matrix(h5, "X")?;
+        let layers = h5.read_members("layers", matrix)?;
         let obsm = self.read_axis_matrices(
             "obsm",
             Expect::Rows {

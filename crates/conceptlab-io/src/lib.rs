@@ -6,7 +6,9 @@
 //!   cells without loading the whole matrix; [`H5ad::summary`] describes a
 //!   file from its metadata.
 //! * [`write_h5ad`] writes anndata's current encoding (what anndata 0.8-0.12
-//!   write), with gzip or no compression, atomically (temporary file + rename).
+//!   write), with gzip or no compression, atomically (temporary file + rename);
+//!   [`H5adStream`] writes the same bytes with X and layers pushed a block of
+//!   rows at a time, in memory bounded by a block (for CSR matrices).
 //! * Files in the pre-0.7 layout (compound `obs`/`var`, `uns/<col>_categories`,
 //!   `h5sparse_format` matrices) are read too.
 //! * Hostile input is refused from metadata, before anything of the declared
@@ -38,6 +40,7 @@ mod h5;
 mod heap;
 mod legacy;
 mod read;
+mod stream;
 mod superblock;
 mod writable;
 mod write;
@@ -48,4 +51,5 @@ pub use gene_sets::{
     GeneSetFormat, MAX_LINE_BYTES, MAX_LINES, MAX_SETS, parse_gene_sets, read_gene_sets,
 };
 pub use read::MatrixInfo;
+pub use stream::{H5adStream, RowFormat};
 pub use write::{Compression, WriteOptions, write_h5ad};

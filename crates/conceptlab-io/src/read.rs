@@ -385,7 +385,7 @@ impl H5File {
 
     /// Reads each member of the group at `key` with `read`, skipping (with a
     /// warning) members of an unsupported encoding; a missing group is empty.
-    fn read_members<T>(
+    pub(crate) fn read_members<T>(
         &self,
         key: &str,
         read: impl Fn(&Self, &str) -> Result<T>,

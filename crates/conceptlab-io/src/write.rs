@@ -7,13 +7,15 @@
 use std::path::Path;
 
 use conceptlab_core::{
-    CellData, Column, DType, DenseArray, Frame, Matrix, NumVec, SparseMatrix, UnsValue, Values,
+    CellData, Column, DType, DenseArray, Frame, Matrix, NumVec, SparseFormat, SparseMatrix,
+    UnsValue, Values,
 };
 use hdf5_pure::{
     AttrValue, CharacterSet, CompoundTypeBuilder, DatasetBuilder, Datatype, EnumTypeBuilder,
-    FileBuilder, FinishedGroup, GroupBuilder, StringPadding, make_f32_type, make_f64_type,
-    make_i8_type, make_i16_type, make_i32_type, make_i64_type, make_u8_type, make_u16_type,
-    make_u32_type, make_u64_type,
+    FileAccessProperties, FileBuilder, FileLocking, FinishedGroup, GroupBuilder, MaxExtent,
+    MemoryStrategy, StringPadding, SyncPolicy, make_f32_type, make_f64_type, make_i8_type,
+    make_i16_type, make_i32_type, make_i64_type, make_u8_type, make_u16_type, make_u32_type,
+    make_u64_type,
 };
 use indexmap::IndexMap;
 
@@ -48,6 +50,11 @@ const CHUNK_ELEMENTS: usize = 1 << 16;
 /// The file is first written next to the destination under a temporary name
 /// and then renamed over it, so an interrupted write never leaves a truncated
 /// `.h5ad` behind and never damages an existing file of the same name.
+///
+/// CSR matrices in `X` and `layers` are written the way
+/// [`crate::H5adStream`] writes them (grown in pieces after the rest of the
+/// file), so a file written whole and one streamed row block by row block
+/// are the same bytes.
 pub fn write_h5ad(data: &CellData, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
     let path = path.as_ref();
     let shown = path.display().to_string();
@@ -56,11 +63,214 @@ pub fn write_h5ad(data: &CellData, path: impl AsRef<Path>, options: &WriteOption
         error,
     })?;
     crate::writable::check(data, &shown)?;
+    let mut skeletons = Vec::new();
+    for (slot, m) in std::iter::once((Slot::X, &data.x)).chain(
+        data.layers
+            .iter()
+            .map(|(name, m)| (Slot::Layer(name.clone()), m)),
+    ) {
+        if let Matrix::Sparse(s) = m
+            && s.format == SparseFormat::Csr
+        {
+            let max_index = s.indices.iter().copied().max().unwrap_or(0);
+            skeletons.push(Skeleton::new(
+                slot,
+                s.shape,
+                s.data.dtype(),
+                s.nnz(),
+                max_index,
+            ));
+        }
+    }
+    let builder = build(data, options, &skeletons, &shown)?;
+    emit(path, &shown, builder, &skeletons, |sk, part, range, out| {
+        let m = match &sk.slot {
+            Slot::X => Some(&data.x),
+            Slot::Layer(name) => data.layers.get(name),
+        };
+        let Some(Matrix::Sparse(s)) = m else {
+            return Ok(());
+        };
+        match part {
+            Part::Data => push_le_range(out, &s.data, range),
+            Part::Indices => push_index_range(out, &s.indices[range], sk.wide_indices),
+            Part::Indptr => push_index_range(out, &s.indptr[range], sk.wide_indptr),
+        }
+        Ok(())
+    })
+}
+
+/// A matrix that the file holds whole (`X` or a layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Slot {
+    X,
+    Layer(String),
+}
+
+impl Slot {
+    pub(crate) fn key(&self) -> String {
+        match self {
+            Slot::X => "X".to_owned(),
+            Slot::Layer(name) => format!("layers/{name}"),
+        }
+    }
+}
+
+/// The three datasets of a CSR matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Data,
+    Indices,
+    Indptr,
+}
+
+impl Part {
+    pub(crate) const ALL: [Part; 3] = [Part::Data, Part::Indices, Part::Indptr];
+
+    fn name(self) -> &'static str {
+        match self {
+            Part::Data => "data",
+            Part::Indices => "indices",
+            Part::Indptr => "indptr",
+        }
+    }
+}
+
+/// A CSR matrix whose group is written empty (growable datasets) and whose
+/// values are appended after the rest of the file: everything the metadata
+/// needs is known before a value is written.
+#[derive(Debug, Clone)]
+pub(crate) struct Skeleton {
+    pub(crate) slot: Slot,
+    pub(crate) shape: (usize, usize),
+    pub(crate) dtype: DType,
+    pub(crate) nnz: usize,
+    /// 64-bit index arrays: scipy uses 32-bit ones whenever the values fit.
+    pub(crate) wide_indices: bool,
+    pub(crate) wide_indptr: bool,
+}
+
+impl Skeleton {
+    pub(crate) fn new(
+        slot: Slot,
+        shape: (usize, usize),
+        dtype: DType,
+        nnz: usize,
+        max_index: u32,
+    ) -> Self {
+        let fits_i32 = |max: u64| max <= i32::MAX as u64;
+        Skeleton {
+            slot,
+            shape,
+            dtype,
+            nnz,
+            wide_indices: !fits_i32(u64::from(max_index)),
+            wide_indptr: !fits_i32(nnz as u64),
+        }
+    }
+
+    pub(crate) fn len(&self, part: Part) -> usize {
+        match part {
+            Part::Data | Part::Indices => self.nnz,
+            Part::Indptr => self.shape.0 + 1,
+        }
+    }
+
+    fn part_dtype(&self, part: Part) -> DType {
+        let index = |wide| if wide { DType::I64 } else { DType::I32 };
+        match part {
+            Part::Data => self.dtype,
+            Part::Indices => index(self.wide_indices),
+            Part::Indptr => index(self.wide_indptr),
+        }
+    }
+}
+
+/// Chunks of a growable dataset appended per call: whole chunks only (but
+/// the last), so no chunk is ever rewritten, and few enough calls that the
+/// per-call cost is negligible.
+const CHUNKS_PER_APPEND: usize = 4;
+
+/// Writes the metadata and small elements of `builder` to `path`, then
+/// grows each skeleton's datasets with the bytes `fill` gives for a range
+/// of elements (little-endian, the part's on-disk type), in a fixed order
+/// and in pieces fixed by the lengths alone, so the bytes of the file never
+/// depend on how the caller produced the values.
+pub(crate) fn emit(
+    path: &Path,
+    shown: &str,
+    builder: FileBuilder,
+    skeletons: &[Skeleton],
+    mut fill: impl FnMut(&Skeleton, Part, std::ops::Range<usize>, &mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
     let write_err = |reason: String| IoError::Write {
-        path: shown.clone(),
+        path: shown.to_owned(),
         reason,
     };
+    let mut file = conceptlab_fs::AtomicFile::create(path)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file.file());
+    builder
+        .finish_to(&mut out)
+        .map_err(|e| write_err(e.to_string()))?;
+    std::io::Write::flush(&mut out).map_err(|e| write_err(e.to_string()))?;
+    drop(out);
+    if !skeletons.is_empty() {
+        let access = FileAccessProperties::new()
+            .with_locking(FileLocking::Disabled)
+            .with_memory_strategy(MemoryStrategy::Bounded)
+            .with_sync_policy(SyncPolicy::OnClose);
+        let h5 = hdf5_pure::File::open_rw_with_options(file.reopen_path(), access)
+            .map_err(|e| write_err(format!("reopening to append the matrices: {e}")))?;
+        let mut piece = Vec::new();
+        for sk in skeletons {
+            for part in Part::ALL {
+                let key = format!("{}/{}", sk.slot.key(), part.name());
+                let mut ds = h5
+                    .dataset(&key)
+                    .map_err(|e| write_err(format!("`{key}`: {e}")))?;
+                let len = sk.len(part);
+                let step = growable_chunk(len) * CHUNKS_PER_APPEND;
+                let mut start = 0;
+                while start < len {
+                    let end = (start + step).min(len);
+                    piece.clear();
+                    fill(sk, part, start..end, &mut piece)?;
+                    ds.append_raw(&piece)
+                        .map_err(|e| write_err(format!("`{key}`: {e}")))?;
+                    start = end;
+                }
+            }
+        }
+        h5.close().map_err(|e| write_err(e.to_string()))?;
+    }
+    file.commit()?;
+    Ok(())
+}
 
+/// The directory `path` is in (`.` for a bare name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The most bytes one append piece takes (the widest element, 8 bytes),
+/// for the streaming writer's memory account.
+pub(crate) const APPEND_PIECE_BYTES: usize = MAX_CHUNK_EXTENT * CHUNKS_PER_APPEND * 8;
+
+/// The chunk length of a growable dataset that will hold `len` elements.
+fn growable_chunk(len: usize) -> usize {
+    len.clamp(1, CHUNK_ELEMENTS.min(MAX_CHUNK_EXTENT))
+}
+
+/// The file's metadata and every element of `data` except the matrices in
+/// `skeletons`, whose groups are written with empty growable datasets.
+pub(crate) fn build(
+    data: &CellData,
+    options: &WriteOptions,
+    skeletons: &[Skeleton],
+    shown: &str,
+) -> Result<FileBuilder> {
     let mut builder = FileBuilder::new();
     builder.set_attr("encoding-type", vstr("anndata"));
     builder.set_attr("encoding-version", vstr("0.1.0"));
@@ -68,11 +278,23 @@ pub fn write_h5ad(data: &CellData, path: impl AsRef<Path>, options: &WriteOption
         options,
         errors: Vec::new(),
     };
-    w.matrix(&mut builder, "X", &data.x);
+    let skeleton = |slot: &Slot| skeletons.iter().find(|s| &s.slot == slot);
+    match skeleton(&Slot::X) {
+        Some(sk) => w.skeleton(&mut builder, "X", sk),
+        None => w.matrix(&mut builder, "X", &data.x),
+    }
     w.frame(&mut builder, "obs", &data.obs);
     w.frame(&mut builder, "var", &data.var);
+    let mut layers = builder.create_group("layers");
+    set_encoding(&mut layers, "dict", "0.1.0");
+    for (key, m) in &data.layers {
+        match skeleton(&Slot::Layer(key.clone())) {
+            Some(sk) => w.skeleton(&mut layers, key, sk),
+            None => w.matrix(&mut layers, key, m),
+        }
+    }
+    builder.add_group(layers.finish());
     for (name, map) in [
-        ("layers", &data.layers),
         ("obsm", &data.obsm),
         ("varm", &data.varm),
         ("obsp", &data.obsp),
@@ -93,18 +315,43 @@ pub fn write_h5ad(data: &CellData, path: impl AsRef<Path>, options: &WriteOption
         builder.add_group(g.finish());
     }
     if let Some(first) = w.errors.into_iter().next() {
-        return Err(write_err(first));
+        return Err(IoError::Write {
+            path: shown.to_owned(),
+            reason: first,
+        });
     }
+    Ok(builder)
+}
 
-    let mut file = conceptlab_fs::AtomicFile::create(path)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file.file());
-    builder
-        .finish_to(&mut out)
-        .map_err(|e| write_err(e.to_string()))?;
-    std::io::Write::flush(&mut out).map_err(|e| write_err(e.to_string()))?;
-    drop(out);
-    file.commit()?;
-    Ok(())
+/// Elements `range` of `v`, little-endian (booleans as one byte).
+pub(crate) fn push_le_range(out: &mut Vec<u8>, v: &NumVec, range: std::ops::Range<usize>) {
+    macro_rules! bytes {
+        ($($variant:ident),*) => {
+            match v {
+                NumVec::Bool(x) => out.extend(x[range].iter().map(|&b| u8::from(b))),
+                NumVec::U8(x) => out.extend_from_slice(&x[range]),
+                $(NumVec::$variant(x) => {
+                    for e in &x[range] {
+                        out.extend_from_slice(&e.to_le_bytes());
+                    }
+                })*
+            }
+        };
+    }
+    bytes!(I8, I16, I32, I64, U16, U32, U64, F32, F64);
+}
+
+/// Index values as little-endian i64 (`wide`) or i32 (the caller checked
+/// that they fit).
+pub(crate) fn push_index_range<T: Copy + Into<u64>>(out: &mut Vec<u8>, values: &[T], wide: bool) {
+    for &v in values {
+        let v: u64 = v.into();
+        if wide {
+            out.extend_from_slice(&(v as i64).to_le_bytes());
+        } else {
+            out.extend_from_slice(&(v as i32).to_le_bytes());
+        }
+    }
 }
 
 fn vstr(s: &str) -> AttrValue {
@@ -266,6 +513,29 @@ impl Writer<'_> {
         self.numeric(g.dataset("indices"), &indices, &[nnz]);
         let len = indptr.len();
         self.numeric(g.dataset("indptr"), &indptr, &[len]);
+        parent.add(g.finish());
+    }
+
+    /// A CSR group whose datasets are empty and growable, sized for
+    /// `sk` (see [`emit`]).
+    fn skeleton(&mut self, parent: &mut impl Parent, name: &str, sk: &Skeleton) {
+        self.check_name(name);
+        let mut g = parent.group(name);
+        set_encoding(&mut g, SparseFormat::Csr.encoding(), "0.1.0");
+        g.set_attr(
+            "shape",
+            AttrValue::I64Array(vec![sk.shape.0 as i64, sk.shape.1 as i64]),
+        );
+        for part in Part::ALL {
+            let ds = g.dataset(part.name());
+            let empty = NumVec::empty(sk.part_dtype(part));
+            self.numeric(ds, &empty, &[0]);
+            ds.with_maxshape(&[MaxExtent::Unlimited]);
+            ds.with_chunks(&[growable_chunk(sk.len(part)) as u64]);
+            if let Compression::Gzip(level) = self.options.compression {
+                ds.with_deflate(u32::from(level.clamp(1, 9)));
+            }
+        }
         parent.add(g.finish());
     }
 

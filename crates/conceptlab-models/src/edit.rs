@@ -17,9 +17,12 @@
 //! and on what scale, and the previous record when the input was an edit's
 //! output.
 
+mod chunked;
 mod rows;
 #[cfg(test)]
 mod tests;
+
+pub use chunked::{EDIT_BLOCK, block_sampling, edit_chunked, placeholder};
 
 use std::ops::Range;
 
@@ -275,12 +278,85 @@ fn annotations(
 }
 
 /// Edits `data` as `plan` says with the model of `loaded` (the plan made
-/// from its metadata).
+/// from its metadata). A dense or CSR matrix is edited by
+/// [`edit_chunked`] in one block, so a whole edit and a chunked one give the
+/// same cells; a CSC matrix (which cannot be read a block of rows at a
+/// time cheaply) is edited whole.
 pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, ModelError> {
-    let (meta, spec) = (&loaded.meta, plan.spec);
-    let cbm_fm;
-    let editor: &dyn Counterfactual = match spec.stage {
-        Stage::Model => &*loaded.model,
+    let layer = loaded.meta.data.layer.as_deref();
+    let matrix = crate::input::expression(data, layer)?;
+    if let conceptlab_core::Matrix::Sparse(s) = matrix
+        && s.format == conceptlab_core::SparseFormat::Csc
+    {
+        return with_editor(loaded, plan.spec, |editor| {
+            edit_whole(loaded, editor, data, plan)
+        });
+    }
+    let (n, n_cols) = matrix.shape();
+    let stand_in = placeholder((n, n_cols), matrix.dtype())?;
+    let head = CellData {
+        x: match layer {
+            None => stand_in.clone(),
+            Some(_) => data.x.clone(),
+        },
+        obs: data.obs.clone(),
+        var: data.var.clone(),
+        layers: data
+            .layers
+            .iter()
+            .map(|(k, m)| {
+                let m = if Some(k.as_str()) == layer {
+                    stand_in.clone()
+                } else {
+                    m.clone()
+                };
+                (k.clone(), m)
+            })
+            .collect(),
+        obsm: data.obsm.clone(),
+        varm: data.varm.clone(),
+        obsp: data.obsp.clone(),
+        varp: data.varp.clone(),
+        uns: data.uns.clone(),
+        raw: data.raw.clone(),
+    };
+    let mut blocks = Vec::new();
+    let mut edited = edit_chunked(
+        loaded,
+        &head,
+        plan,
+        n.max(1),
+        &mut |start, count| {
+            let rows: Vec<usize> = (start..start + count).collect();
+            Ok(matrix.select_rows(&rows)?)
+        },
+        &mut |block| {
+            blocks.push(block);
+            Ok(())
+        },
+    )?;
+    let slot = match layer {
+        None => &mut edited.cells.x,
+        Some(l) => edited
+            .cells
+            .layers
+            .get_mut(l)
+            .ok_or_else(|| ModelError::Input(format!("no layer `{l}`")))?,
+    };
+    *slot = rows::stack(blocks, n_cols, slot.dtype())?;
+    edited.cells.validate()?;
+    Ok(edited)
+}
+
+/// Runs `f` with what answers the edit: the model, or the flow stacked on it.
+fn with_editor<R>(
+    loaded: &Loaded,
+    spec: &EditSpec,
+    f: impl FnOnce(&dyn Counterfactual) -> Result<R, ModelError>,
+) -> Result<R, ModelError> {
+    let meta = &loaded.meta;
+    match spec.stage {
+        Stage::Model => f(&*loaded.model),
         Stage::Flow => {
             let flow = loaded.flow.as_ref().ok_or_else(|| {
                 ModelError::Input("the model's metadata names a flow it does not have".into())
@@ -295,16 +371,17 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
                 .generator
                 .as_ref()
                 .map_or(ConceptSource::Predicted, |g| g.concepts);
-            cbm_fm = CbmFm {
+            f(&CbmFm {
                 model,
                 flow,
                 concepts,
-            };
-            &cbm_fm
+            })
         }
-    };
-    // Genes, X or layer, and the scale the model expects, before any work.
-    let matrix = model_input(meta, data)?;
+    }
+}
+
+/// The cells the where conditions select.
+fn selection(data: &CellData, spec: &EditSpec) -> Result<Vec<bool>, ModelError> {
     let mut selected = vec![true; data.n_obs()];
     for (column, value) in &spec.filter {
         let mask = select_rows(&data.obs, column, value)
@@ -313,6 +390,41 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
             *s &= m;
         }
     }
+    Ok(selected)
+}
+
+/// The target values and the mask of the concepts set, for `n` cells.
+fn targets(resolved: &[Resolved], n: usize, k: usize) -> (Array2<f32>, Array2<f32>) {
+    let mut values = Array2::<f32>::zeros((n, k));
+    let mut mask = Array2::<f32>::zeros((n, k));
+    for Resolved {
+        columns: range,
+        values: v,
+        ..
+    } in resolved
+    {
+        for r in 0..n {
+            for (j, &value) in range.clone().zip(v) {
+                values[[r, j]] = value;
+                mask[[r, j]] = 1.0;
+            }
+        }
+    }
+    (values, mask)
+}
+
+/// The edit of a whole matrix in memory, the model answering every
+/// selected cell at once (CSC matrices).
+fn edit_whole(
+    loaded: &Loaded,
+    editor: &dyn Counterfactual,
+    data: &CellData,
+    plan: &Plan,
+) -> Result<Edited, ModelError> {
+    let (meta, spec) = (&loaded.meta, plan.spec);
+    // Genes, X or layer, and the scale the model expects, before any work.
+    let matrix = model_input(meta, data)?;
+    let selected = selection(data, spec)?;
     let rows: Vec<usize> = (0..data.n_obs()).filter(|&i| selected[i]).collect();
     if rows.is_empty() {
         return Err(ModelError::Input(
@@ -324,22 +436,8 @@ pub fn edit(loaded: &Loaded, data: &CellData, plan: &Plan) -> Result<Edited, Mod
     let features = pre.transform(matrix)?;
     let source = features.select(Axis(0), &rows);
     let k = meta.dims.n_concepts();
-    let mut values = Array2::<f32>::zeros((rows.len(), k));
-    let mut mask = Array2::<f32>::zeros((rows.len(), k));
     let resolved = plan.resolve(data)?;
-    for Resolved {
-        columns: range,
-        values: v,
-        ..
-    } in &resolved
-    {
-        for r in 0..rows.len() {
-            for (j, &value) in range.clone().zip(v) {
-                values[[r, j]] = value;
-                mask[[r, j]] = 1.0;
-            }
-        }
-    }
+    let (values, mask) = targets(&resolved, rows.len(), k);
     let mut warnings = Vec::new();
     let own = editor
         .reads_annotations()

@@ -60,6 +60,51 @@ pub fn model_input<'a>(meta: &Meta, data: &'a CellData) -> Result<&'a Matrix, Mo
 /// fractional value means the matrix has been transformed since — normalising
 /// and log-transforming it again would change every cell.
 fn check_counts(meta: &Meta, data: &CellData, matrix: &Matrix) -> Result<(), ModelError> {
+    check_counts_at(meta, data, matrix, 0)
+}
+
+/// What [`model_input`] checks of the whole matrix, for rows
+/// `start..start + rows.nrows()` of it read apart (dense or CSR): finite
+/// values, and counts where the model normalised. `data` is the data set
+/// (its obs and var; its matrices need not be read), and the message names
+/// the cell by its place in the whole matrix.
+pub fn check_rows(
+    meta: &Meta,
+    data: &CellData,
+    rows: &Matrix,
+    start: usize,
+) -> Result<(), ModelError> {
+    if let Some(k) = rows.values().first_non_finite() {
+        let (_, n_cols) = rows.shape();
+        let row = match rows {
+            Matrix::Dense(_) => k / n_cols.max(1),
+            Matrix::Sparse(s) => s.indptr.partition_point(|&p| p as usize <= k) - 1,
+        };
+        let col = match rows {
+            Matrix::Dense(_) => k % n_cols.max(1),
+            Matrix::Sparse(s) => s.indices[k] as usize,
+        };
+        let cell = data
+            .obs_names()
+            .get(start + row)
+            .map_or("?", String::as_str);
+        let gene = data.var_names().get(col).map_or("?", String::as_str);
+        return Err(ModelError::Input(format!(
+            "{}: cell `{cell}` (row {}), gene `{gene}` holds {}, which is not finite",
+            matrix_name(meta.data.layer.as_deref()),
+            start + row,
+            rows.values().get_f64(k).unwrap_or(f64::NAN)
+        )));
+    }
+    check_counts_at(meta, data, rows, start)
+}
+
+fn check_counts_at(
+    meta: &Meta,
+    data: &CellData,
+    matrix: &Matrix,
+    start: usize,
+) -> Result<(), ModelError> {
     let pre = &meta.preprocessing;
     if pre.target_sum.is_none() {
         return Ok(());
@@ -71,9 +116,12 @@ fn check_counts(meta: &Meta, data: &CellData, matrix: &Matrix) -> Result<(), Mod
     } else {
         previously_edited(data)
     };
-    let Some(bad) = first_non_count(matrix, fractional_ok) else {
+    let end = start + matrix.nrows();
+    let fractional_ok = fractional_ok.and_then(|f| f.get(start..end));
+    let Some(mut bad) = first_non_count(matrix, fractional_ok) else {
         return Ok(());
     };
+    bad.row += start;
     let cell = data.obs_names().get(bad.row).map_or("?", String::as_str);
     let gene = data.var_names().get(bad.col).map_or("?", String::as_str);
     let what = match bad.kind {

@@ -100,6 +100,12 @@ pub trait Counterfactual {
     fn reads_annotations(&self) -> bool {
         false
     }
+    /// Whether each cell's answer depends on that cell alone (and the
+    /// seed), so that cells can be answered in blocks: false for models
+    /// that match the edited cells against each other or as a population.
+    fn row_local(&self) -> bool {
+        true
+    }
 }
 
 /// A trained model of the registry.

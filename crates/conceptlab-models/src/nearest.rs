@@ -94,6 +94,10 @@ fn eval_error(e: conceptlab_eval::EvalError) -> ModelError {
 }
 
 impl Counterfactual for NearestPopulation {
+    /// The edited cells are matched to the training cells as a population.
+    fn row_local(&self) -> bool {
+        false
+    }
     /// The cells' current values of the edited concepts: cells already at
     /// their targets are returned unchanged.
     fn reads_annotations(&self) -> bool {

@@ -3,11 +3,12 @@
 //! the files.
 
 use anyhow::Result;
-use conceptlab_io::{read_h5ad, write_h5ad};
+use conceptlab_io::{H5ad, H5adStream, RowFormat, read_h5ad, write_h5ad};
 use conceptlab_models::Residual;
 use conceptlab_models::checkpoint;
 use conceptlab_models::edit::{self, EditSpec, Stage};
 use conceptlab_models::flow::{FlowMode, Sampling};
+use conceptlab_models::input::matrix_name;
 
 use super::data_error;
 use super::outputs::claim_file;
@@ -138,15 +139,103 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
     // Validate the requested edit before reading a possibly large file.
     let plan = edit::plan(&loaded.meta, &spec)
         .map_err(|e| user_error!("{}: {e}", args.model.display()))?;
-    let data = read_h5ad(&args.data)?;
-    let edited = edit::edit(&loaded, &data, &plan).map_err(data_error(&args.data))?;
+    let h5 = H5ad::open(&args.data)?;
+    let key = matrix_name(loaded.meta.data.layer.as_deref());
+    let format = match h5.matrix_info(&key).map(|info| info.encoding) {
+        Ok("array") => Some(RowFormat::Dense),
+        Ok("csr_matrix") => Some(RowFormat::Csr),
+        // CSC rows cannot be read a block at a time cheaply; a missing
+        // matrix is reported by the edit, in the model's terms.
+        _ => None,
+    };
+    let Some(format) = format else {
+        let data = read_h5ad(&args.data)?;
+        let edited = edit::edit(&loaded, &data, &plan).map_err(data_error(&args.data))?;
+        report(args, &edited);
+        return Ok(write_h5ad(
+            &edited.cells,
+            &args.output,
+            &settings.io.write_options(),
+        )?);
+    };
+    let edited = stream_edit(args, settings, &h5, &key, format, &loaded, &plan)?;
+    report(args, &edited);
+    Ok(())
+}
+
+/// The edit read from `h5` and written to the output a chunk of cells at a
+/// time (`--chunk-rows`): the same bytes as a whole edit.
+fn stream_edit(
+    args: &EditArgs,
+    settings: &Settings,
+    h5: &H5ad,
+    key: &str,
+    format: RowFormat,
+    loaded: &checkpoint::Loaded,
+    plan: &edit::Plan,
+) -> Result<edit::Edited> {
+    let head = h5.read_except(&[key])?;
+    let options = settings.io.write_options();
+    let chunk = usize::try_from(args.chunk_rows).unwrap_or(usize::MAX);
+    let (mut read_failure, mut write_failure) = (None, None);
+    let mut stream: Option<H5adStream> = None;
+    // I/O errors are kept aside and reported as they are (they name the file).
+    let aside = || conceptlab_models::ModelError::Input("input/output failed".into());
+    let result = edit::edit_chunked(
+        loaded,
+        &head,
+        plan,
+        chunk,
+        &mut |start, count| {
+            h5.read_row_range(key, start, count).map_err(|e| {
+                read_failure = Some(e);
+                aside()
+            })
+        },
+        &mut |block| {
+            let pushed = match stream.as_mut() {
+                Some(s) => s.push(key, &block),
+                None => {
+                    // The output's element type is known from the first block.
+                    let mut first = head.clone();
+                    let m = edit::placeholder((first.n_obs(), block.shape().1), block.dtype())?;
+                    match key.strip_prefix("layers/") {
+                        Some(name) => {
+                            first.layers.insert(name.to_string(), m);
+                        }
+                        None => first.x = m,
+                    }
+                    H5adStream::create(&args.output, first, &[(key, format)], &options).and_then(
+                        |mut s| {
+                            let pushed = s.push(key, &block);
+                            stream = Some(s);
+                            pushed
+                        },
+                    )
+                }
+            };
+            pushed.map_err(|e| {
+                write_failure = Some(e);
+                aside()
+            })
+        },
+    );
+    if let Some(e) = read_failure.or(write_failure) {
+        return Err(e.into());
+    }
+    let edited = result.map_err(data_error(&args.data))?;
+    let stream = stream.ok_or_else(|| anyhow::anyhow!("the edit wrote no cells"))?;
+    stream.finish_with(edited.cells.clone())?;
+    Ok(edited)
+}
+
+fn report(args: &EditArgs, edited: &edit::Edited) {
     for warning in &edited.warnings {
         tracing::warn!("{}: {warning}", args.data.display());
     }
     if let Some(evaluations) = edited.evaluations {
         tracing::debug!(evaluations, "flow counterfactuals");
     }
-    write_h5ad(&edited.cells, &args.output, &settings.io.write_options())?;
     tracing::info!(
         edited = edited.n_edited,
         cells = edited.cells.n_obs(),
@@ -154,5 +243,4 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
         "wrote counterfactual cells to {}",
         args.output.display()
     );
-    Ok(())
 }

@@ -291,6 +291,10 @@ impl CinemaOt {
 }
 
 impl Counterfactual for CinemaOt {
+    /// The edited cells are matched to the training cells as a population.
+    fn row_local(&self) -> bool {
+        false
+    }
     /// The cells' current values of the edited concepts pick the controls.
     fn reads_annotations(&self) -> bool {
         true

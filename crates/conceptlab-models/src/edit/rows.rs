@@ -22,16 +22,63 @@ pub(super) struct Replacement<'a> {
 /// and boolean matrices become `f32` (edited counts are expected counts,
 /// not integers) unless a value would not survive that exactly, then `f64`.
 pub(super) fn output_dtype(m: &Matrix) -> DType {
-    let values = m.values();
-    match values.dtype() {
+    dtype_for(m.dtype(), exact_in_f32(m))
+}
+
+/// [`output_dtype`] of a matrix read in blocks: its element type and
+/// whether every block is [`exact_in_f32`].
+pub(super) fn dtype_for(input: DType, exact: bool) -> DType {
+    match input {
         DType::F32 => DType::F32,
         DType::F64 => DType::F64,
-        _ => {
-            let exact = (0..values.len())
-                .all(|k| values.get_f64(k).is_none_or(|v| f64::from(v as f32) == v));
-            if exact { DType::F32 } else { DType::F64 }
-        }
+        _ if exact => DType::F32,
+        _ => DType::F64,
     }
+}
+
+/// Whether every stored value of `m` survives conversion to `f32`.
+pub(super) fn exact_in_f32(m: &Matrix) -> bool {
+    let values = m.values();
+    match values.dtype() {
+        DType::F32 => true,
+        _ => (0..values.len()).all(|k| values.get_f64(k).is_none_or(|v| f64::from(v as f32) == v)),
+    }
+}
+
+/// Row blocks of one matrix (in order, all dense or all CSR) as one matrix
+/// of `n_cols` columns.
+pub(super) fn stack(
+    blocks: Vec<Matrix>,
+    n_cols: usize,
+    dtype: DType,
+) -> Result<Matrix, ModelError> {
+    let n_rows: usize = blocks.iter().map(Matrix::nrows).sum();
+    let mut data = NumVec::empty(dtype);
+    if blocks.iter().all(|b| matches!(b, Matrix::Dense(_))) {
+        for b in &blocks {
+            data.extend_from(b.values())?;
+        }
+        return Ok(Matrix::Dense(DenseArray::new(vec![n_rows, n_cols], data)?));
+    }
+    let (mut indptr, mut indices) = (vec![0u64], Vec::new());
+    for b in &blocks {
+        let Matrix::Sparse(s) = b else {
+            return Err(ModelError::Input(
+                "row blocks mix dense and sparse storage".into(),
+            ));
+        };
+        let base = indices.len() as u64;
+        indptr.extend(s.indptr[1..].iter().map(|&p| base + p));
+        indices.extend_from_slice(&s.indices);
+        data.extend_from(&s.data)?;
+    }
+    Ok(Matrix::Sparse(SparseMatrix::new(
+        SparseFormat::Csr,
+        (n_rows, n_cols),
+        indptr,
+        indices,
+        data,
+    )?))
 }
 
 /// The values of `m` at rows `rows` and columns `genes` (as in

@@ -8,7 +8,10 @@ use conceptlab_core::{
 };
 use ndarray::Array2;
 
-use super::{EditSpec, Edited, PCA_KEY, Stage, edit, plan, stored_values};
+use super::{
+    EDIT_BLOCK, EditSpec, Edited, PCA_KEY, Stage, block_sampling, edit, edit_chunked, placeholder,
+    plan, rows, stored_values,
+};
 use crate::checkpoint::Loaded;
 use crate::fit::{FitRequest, Trained, fit_cells};
 use crate::flow::{FlowMode, Sampling};
@@ -22,8 +25,12 @@ use crate::{ModelError, Residual};
 /// 300 synthetic cells × 60 genes: counts in X (f32) and layers/counts
 /// (int32), plus the elements an edit must carry over untouched.
 fn cells() -> CellData {
+    cells_n(300)
+}
+
+fn cells_n(n_obs: usize) -> CellData {
     let mut config = conceptlab_synth::SynthConfig::preset("synthetic_1").unwrap();
-    config.n_obs = 300;
+    config.n_obs = n_obs;
     config.n_vars = 60;
     let generated = conceptlab_synth::generate(&config, 5).unwrap();
     let mut data = conceptlab_synth::to_cell_data(&generated, &[]).unwrap();
@@ -456,4 +463,75 @@ fn sparse_counts_stay_sparse_and_unedited_rows_stay_as_stored() {
             }
         }
     }
+}
+
+/// The edit of `data` read `chunk` rows at a time, with the rows written
+/// put back in place of the placeholder.
+fn run_chunked(model: &Loaded, data: &CellData, spec: &EditSpec, chunk: usize) -> CellData {
+    let plan = plan(&model.meta, spec).unwrap();
+    let matrix = &data.x;
+    let mut head = data.clone();
+    head.x = placeholder(matrix.shape(), matrix.dtype()).unwrap();
+    let mut blocks = Vec::new();
+    let mut reads = 0;
+    let edited = edit_chunked(
+        model,
+        &head,
+        &plan,
+        chunk,
+        &mut |start, count| {
+            reads += 1;
+            assert!(count <= chunk);
+            let rows: Vec<usize> = (start..start + count).collect();
+            Ok(matrix.select_rows(&rows)?)
+        },
+        &mut |block| {
+            blocks.push(block);
+            Ok(())
+        },
+    )
+    .unwrap();
+    // Two passes over the rows.
+    assert_eq!(reads, 2 * data.n_obs().div_ceil(chunk));
+    let mut cells = edited.cells;
+    cells.x = rows::stack(blocks, matrix.shape().1, cells.x.dtype()).unwrap();
+    cells
+}
+
+#[test]
+fn chunked_edits_are_the_whole_edit_for_any_chunk_size() {
+    // More selected cells than one model block, between unselected ones.
+    let data = cells_n(2 * EDIT_BLOCK + 500);
+    let model = loaded(fit(&data, sccbgm(), None).unwrap());
+    let request = spec("concept_0=True", "concept_1=False", Residual::Keep);
+    let n = data.n_obs();
+    let mut sparse = data.clone();
+    sparse.x = Matrix::Sparse(csr_of(values(&data.x).view()));
+    for input in [data, sparse] {
+        let whole = run(&model, &input, &request).unwrap();
+        assert!(whole.n_edited > EDIT_BLOCK, "{} edited", whole.n_edited);
+        assert_eq!(whole.cells.x.encoding(), input.x.encoding());
+        for chunk in [1, 7, 1000, n] {
+            let chunked = run_chunked(&model, &input, &request, chunk);
+            assert!(
+                chunked == whole.cells,
+                "{} input, chunks of {chunk}: not the whole edit",
+                input.x.encoding()
+            );
+        }
+    }
+}
+
+#[test]
+fn each_model_block_has_its_own_seed() {
+    let sampling = Sampling {
+        mode: FlowMode::Decode,
+        solver: conceptlab_nn::ode::Solver::Euler,
+        steps: 1,
+        seed: 42,
+    };
+    assert_eq!(block_sampling(sampling, 0).seed, 42);
+    let seeds: std::collections::BTreeSet<u64> =
+        (0..100).map(|b| block_sampling(sampling, b).seed).collect();
+    assert_eq!(seeds.len(), 100);
 }
