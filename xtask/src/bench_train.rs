@@ -233,7 +233,11 @@ pub fn run_one(args: &RunArgs) -> Result<()> {
         return run_kind(name, args);
     }
     let (config, k, default_batch, lr) = configuration(&args.config)?;
-    let batch = if args.batch > 0 { args.batch } else { default_batch };
+    let batch = if args.batch > 0 {
+        args.batch
+    } else {
+        default_batch
+    };
     let dims = Dims {
         input_dim: 128,
         n_hard: k,
@@ -272,7 +276,9 @@ pub fn run(args: &Args) -> Result<()> {
     let torch_device = match device {
         DeviceSpec::Cpu => "cpu".to_string(),
         DeviceSpec::Cuda(n) => format!("cuda:{n}"),
-        DeviceSpec::Auto => anyhow::bail!("--device auto: name the device measured (cpu or cuda:N)"),
+        DeviceSpec::Auto => {
+            anyhow::bail!("--device auto: name the device measured (cpu or cuda:N)")
+        }
     };
     let sccbgm = |c: &str| c == "real" || c == "synthetic";
     let mut plan: Vec<(&str, usize)> = Vec::new();

@@ -48,7 +48,9 @@ fn packages(cuda: &str) -> Vec<String> {
 
 fn status(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
-    let st = cmd.status().with_context(|| format!("cannot run {shown}"))?;
+    let st = cmd
+        .status()
+        .with_context(|| format!("cannot run {shown}"))?;
     if !st.success() {
         bail!("{shown} failed ({st})");
     }
@@ -59,7 +61,10 @@ fn status(cmd: &mut Command) -> Result<()> {
 fn toolkit_root(venv: &Path, major: &str) -> Result<PathBuf> {
     let lib = venv.join("lib");
     for entry in std::fs::read_dir(&lib).with_context(|| format!("{}", lib.display()))? {
-        let root = entry?.path().join("site-packages/nvidia").join(format!("cu{major}"));
+        let root = entry?
+            .path()
+            .join("site-packages/nvidia")
+            .join(format!("cu{major}"));
         if root.join("bin/nvcc").is_file() {
             return Ok(root);
         }
@@ -94,9 +99,8 @@ pub fn run(args: &Args) -> Result<()> {
     )?;
     let cu = toolkit_root(&venv, major)?;
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(
-        std::iter::once(cu.join("bin")).chain(std::env::split_paths(&path)),
-    )?;
+    let path =
+        std::env::join_paths(std::iter::once(cu.join("bin")).chain(std::env::split_paths(&path)))?;
     println!(
         "PATH={}/bin:$PATH CUDA_ROOT={0} CUDA_HOME={0} CUDA_PATH={0} CUDA_COMPUTE_CAP={}",
         cu.display(),

@@ -571,7 +571,7 @@ pub fn load_on(dir: &Path, device: &Device) -> Result<Loaded, ModelError> {
                     &bytes,
                     device,
                 )
-                    .map_err(|e| failure(&path, e))?,
+                .map_err(|e| failure(&path, e))?,
             )
         }
     };
@@ -668,6 +668,29 @@ mod tests {
         // Nothing is left beside the directory.
         let siblings: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
         assert_eq!(siblings.len(), 1);
+    }
+
+    /// meta.json names the training device; a checkpoint written before
+    /// that field existed loads as trained on the CPU, and `load_on` puts
+    /// the weights on the device asked for, unchanged.
+    #[test]
+    fn the_training_device_is_recorded_and_older_checkpoints_load_as_cpu() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("model");
+        let (meta, model) = example(2);
+        saved(&dir, &meta, &model);
+        let text = std::fs::read_to_string(dir.join(META_FILE)).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["device"], "cpu");
+        let on_cpu = load_on(&dir, &Device::Cpu).unwrap();
+        assert_eq!(
+            on_cpu.model.to_safetensors().unwrap(),
+            model.params().to_safetensors(&[]).unwrap()
+        );
+        value.as_object_mut().unwrap().remove("device");
+        let bytes = serde_json::to_vec(&value).unwrap();
+        std::fs::write(dir.join(META_FILE), bytes).unwrap();
+        assert_eq!(load(&dir).unwrap().meta.device, "cpu");
     }
 
     #[test]

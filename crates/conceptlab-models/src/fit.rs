@@ -3,10 +3,10 @@
 //! flow-matching generator on top, and fill the checkpoint's metadata. The
 //! CLI, the benchmark and a future Python binding share it.
 
+use candle_core::Device;
 use conceptlab_core::preprocess::{
     Concepts, NonCountKind, check_finite, curate_concepts, encode_with, first_non_count,
 };
-use candle_core::Device;
 use conceptlab_core::{CellData, Matrix};
 use ndarray::Array2;
 

@@ -492,7 +492,8 @@ pub fn fit(
             Ok(Fit::trained(Box::new(model), &h.cvae, h.to_csv()))
         }
         ModelConfig::TrVae(c) => {
-            let (model, h, csv) = crate::trvae::fit_for_registry(c, data, train, seed, device, observer)?;
+            let (model, h, csv) =
+                crate::trvae::fit_for_registry(c, data, train, seed, device, observer)?;
             Ok(Fit::trained(Box::new(model), &h, csv))
         }
         ModelConfig::RawFm(c) => {
@@ -500,7 +501,8 @@ pub fn fit(
             Ok(Fit::trained(Box::new(model), &history, history.to_csv()))
         }
         ModelConfig::ConceptFlow(c) => {
-            let (model, history) = ConceptFlow::fit(c.clone(), data, train, seed, device, observer)?;
+            let (model, history) =
+                ConceptFlow::fit(c.clone(), data, train, seed, device, observer)?;
             Ok(Fit::trained(Box::new(model), &history, history.to_csv()))
         }
     }
@@ -561,7 +563,12 @@ pub fn load(
             weights,
             device,
         )?)),
-        ModelConfig::RawFm(c) => Ok(Box::new(RawFm::from_safetensors(c.clone(), dims, weights, device)?)),
+        ModelConfig::RawFm(c) => Ok(Box::new(RawFm::from_safetensors(
+            c.clone(),
+            dims,
+            weights,
+            device,
+        )?)),
         ModelConfig::ConceptFlow(c) => Ok(Box::new(ConceptFlow::from_safetensors(
             c.clone(),
             dims,

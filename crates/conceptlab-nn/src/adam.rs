@@ -246,7 +246,9 @@ mod tests {
     /// chunks of the fused loop, one small, one without a gradient.
     fn params() -> Result<ParamSet, NnError> {
         let mut p = ParamSet::new(&Device::Cpu);
-        let big: Vec<f32> = (0..2 * PAR_CHUNK + 17).map(|i| ((i as f32) * 0.013).sin()).collect();
+        let big: Vec<f32> = (0..2 * PAR_CHUNK + 17)
+            .map(|i| ((i as f32) * 0.013).sin())
+            .collect();
         p.add("big", big, &[2 * PAR_CHUNK + 17])?;
         p.add("small", vec![0.5, -1.0, 2.0, 0.0], &[2, 2])?;
         p.add("frozen", vec![1.0, 2.0, 3.0], &[3])?;
@@ -267,7 +269,9 @@ mod tests {
         };
         for step in 0..5 {
             let big = p.get("big").ok_or_else(|| NnError::Tensor("big".into()))?;
-            let small = p.get("small").ok_or_else(|| NnError::Tensor("small".into()))?;
+            let small = p
+                .get("small")
+                .ok_or_else(|| NnError::Tensor("small".into()))?;
             let shift = 0.3 * step as f64;
             let loss = ((big.affine(1.0, shift)?.sqr()?.sum_all()? * 1e-3)?
                 + small.powf(3.0)?.sum_all()?)?;
@@ -317,7 +321,10 @@ mod tests {
             let w = p.get("w").ok_or_else(|| NnError::Tensor("w".into()))?;
             adam.step(&p, &w.sqr()?.sum_all()?.backward()?)?;
             let after = w.to_vec1::<f32>()?;
-            assert!((after[0] - 0.9).abs() < 1e-6 && (after[1] + 1.9).abs() < 1e-6, "{after:?}");
+            assert!(
+                (after[0] - 0.9).abs() < 1e-6 && (after[1] + 1.9).abs() < 1e-6,
+                "{after:?}"
+            );
         }
         Ok(())
     }

@@ -39,7 +39,11 @@ impl FromStr for DeviceSpec {
     type Err = NnError;
 
     fn from_str(s: &str) -> Result<Self, NnError> {
-        let bad = || NnError::Device(format!("`{s}` is not a device: expected cpu, cuda, cuda:N or auto"));
+        let bad = || {
+            NnError::Device(format!(
+                "`{s}` is not a device: expected cpu, cuda, cuda:N or auto"
+            ))
+        };
         match s.trim().to_ascii_lowercase().as_str() {
             "cpu" => Ok(DeviceSpec::Cpu),
             "auto" => Ok(DeviceSpec::Auto),
@@ -99,7 +103,9 @@ impl DeviceSpec {
             }
             DeviceSpec::Auto => {
                 if !CUDA_BUILT {
-                    tracing::info!("device auto: this build has no CUDA support, running on the CPU");
+                    tracing::info!(
+                        "device auto: this build has no CUDA support, running on the CPU"
+                    );
                     return Ok(Device::Cpu);
                 }
                 match Device::new_cuda(0) {
@@ -108,7 +114,9 @@ impl DeviceSpec {
                         Ok(device)
                     }
                     Err(e) => {
-                        tracing::info!("device auto: no usable CUDA device ({e}), running on the CPU");
+                        tracing::info!(
+                            "device auto: no usable CUDA device ({e}), running on the CPU"
+                        );
                         Ok(Device::Cpu)
                     }
                 }
@@ -145,7 +153,10 @@ mod tests {
         assert_eq!("CUDA".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
         for bad in ["gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:256", "", "cpu:0"] {
             let err = bad.parse::<DeviceSpec>().unwrap_err().to_string();
-            assert!(err.contains("expected cpu, cuda, cuda:N or auto"), "{bad}: {err}");
+            assert!(
+                err.contains("expected cpu, cuda, cuda:N or auto"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -186,7 +186,10 @@ mod tests {
             assert_eq!(a.len(), b.len(), "{what}");
             assert!(!a.is_empty(), "{what}: no gradient");
             for (u, v) in a.iter().zip(&b) {
-                assert!((u - v).abs() <= 1e-5 * (1.0 + u.abs()), "{what}: {u} vs {v}");
+                assert!(
+                    (u - v).abs() <= 1e-5 * (1.0 + u.abs()),
+                    "{what}: {u} vs {v}"
+                );
             }
         }
         Ok(())

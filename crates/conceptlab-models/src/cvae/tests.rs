@@ -112,7 +112,8 @@ pub(crate) fn trained(
         data,
         &training(epochs),
         seed,
-        &candle_core::Device::Cpu, &mut |_: &EpochReport| {},
+        &candle_core::Device::Cpu,
+        &mut |_: &EpochReport| {},
     )
     .unwrap()
     .model
@@ -270,7 +271,8 @@ fn bad_configs_and_missing_annotations_are_refused() {
             &data,
             &training(1),
             0,
-            &candle_core::Device::Cpu, &mut |_: &EpochReport| {},
+            &candle_core::Device::Cpu,
+            &mut |_: &EpochReport| {},
         )
         .unwrap_err();
         assert!(err.is_bad_input(), "{err}");
@@ -292,7 +294,8 @@ fn bad_configs_and_missing_annotations_are_refused() {
         &partial,
         &training(1),
         0,
-        &candle_core::Device::Cpu, &mut |_: &EpochReport| {},
+        &candle_core::Device::Cpu,
+        &mut |_: &EpochReport| {},
     )
     .unwrap_err()
     .to_string();

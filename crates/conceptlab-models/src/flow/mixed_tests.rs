@@ -49,7 +49,8 @@ fn mixed_cbm_fm_edits_a_soft_concept_to_an_unseen_level() {
         },
         held.train.x.ncols(),
         model.embedding_dim(),
-        2, &candle_core::Device::Cpu,
+        2,
+        &candle_core::Device::Cpu,
     )
     .unwrap();
     let annotations = crate::model::Annotations {

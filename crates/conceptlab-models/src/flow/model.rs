@@ -525,8 +525,13 @@ mod tests {
     fn weights_file_round_trips_the_flow() {
         let (flow, x, c) = small();
         let bytes = flow.to_safetensors().unwrap();
-        let back =
-            FlowMatcher::from_safetensors(flow.config().clone(), flow.dims(), &bytes, &candle_core::Device::Cpu).unwrap();
+        let back = FlowMatcher::from_safetensors(
+            flow.config().clone(),
+            flow.dims(),
+            &bytes,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
         assert_eq!(back.to_safetensors().unwrap(), bytes);
         let s = sampling(FlowMode::Edit { t_edit: 0.0 }, Solver::Rk4, 4, 0);
         let c2 = c.mapv(|v| v + 1.0);
@@ -546,12 +551,18 @@ mod tests {
             },
             6,
             3,
-            7, &candle_core::Device::Cpu,
+            7,
+            &candle_core::Device::Cpu,
         )
         .unwrap();
-        let err = FlowMatcher::from_safetensors(other.config().clone(), other.dims(), &bytes, &candle_core::Device::Cpu)
-            .unwrap_err()
-            .to_string();
+        let err = FlowMatcher::from_safetensors(
+            other.config().clone(),
+            other.dims(),
+            &bytes,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("x_embedder"), "{err}");
     }
 

@@ -153,14 +153,24 @@ fn edits_of_held_out_cells_beat_copying_and_survive_a_checkpoint() {
 
     // Save → load gives the same edits, bit for bit.
     let bytes = model.to_safetensors().unwrap();
-    let back = ScGen::from_safetensors(small(), model.dims(), 3, &bytes, &candle_core::Device::Cpu).unwrap();
+    let back = ScGen::from_safetensors(small(), model.dims(), 3, &bytes, &candle_core::Device::Cpu)
+        .unwrap();
     assert_eq!(edit(&back, &s, &s.sources, Residual::Keep), keep);
     assert_eq!(back.to_safetensors().unwrap(), bytes);
     // A cell's edit does not depend on the cells edited with it.
     let alone = edit(&model, &s, &s.sources[..1], Residual::Keep);
     assert_eq!(alone.row(0), keep.row(0));
     // A truncated or foreign file is refused.
-    assert!(ScGen::from_safetensors(small(), model.dims(), 3, &bytes[..bytes.len() / 2], &candle_core::Device::Cpu).is_err());
+    assert!(
+        ScGen::from_safetensors(
+            small(),
+            model.dims(),
+            3,
+            &bytes[..bytes.len() / 2],
+            &candle_core::Device::Cpu
+        )
+        .is_err()
+    );
     let other = Dims {
         input_dim: 7,
         ..model.dims()

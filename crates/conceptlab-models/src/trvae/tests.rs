@@ -139,7 +139,8 @@ fn trvae_refuses_bad_configs_soft_concepts_negative_features_and_unseen_patterns
             data,
             &training(1),
             0,
-            &candle_core::Device::Cpu, &mut |_: &EpochReport| {},
+            &candle_core::Device::Cpu,
+            &mut |_: &EpochReport| {},
         )
         .map(|f| f.model)
     };
