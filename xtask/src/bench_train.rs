@@ -280,6 +280,10 @@ pub fn run(args: &Args) -> Result<()> {
             anyhow::bail!("--device auto: name the device measured (cpu or cuda:N)")
         }
     };
+    if device != DeviceSpec::Cpu && args.configs.iter().any(|c| c.starts_with("kind:")) {
+        // Its PyTorch side (bench_baselines_torch.py) runs on the CPU only.
+        anyhow::bail!("kind:NAME measurements run on the CPU only (--device cpu)");
+    }
     let sccbgm = |c: &str| c == "real" || c == "synthetic";
     let mut plan: Vec<(&str, usize)> = Vec::new();
     for config in args.configs.iter().map(String::as_str) {
@@ -330,7 +334,9 @@ pub fn run(args: &Args) -> Result<()> {
                         .args(["--model", "sccbgm", "--config", config])
                         .args(["--batch", &batch.to_string()]),
                 };
-                cmd.args(["--device", &torch_device]);
+                if !config.starts_with("kind:") {
+                    cmd.args(["--device", &torch_device]);
+                }
                 run_json(
                     cmd.arg("--json")
                         .args(["--threads", &threads.to_string()])
