@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{assert_bad_input, assert_ok, p, pbmc, run, stdout};
+use common::{assert_bad_input, assert_ok, run, stdout};
+#[cfg(not(feature = "cuda"))]
+use common::{p, pbmc};
 
 fn shown_device(args: &[&str]) -> String {
     let o = run(&[args, &["config"]].concat());

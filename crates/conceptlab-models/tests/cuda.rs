@@ -11,9 +11,7 @@ use ndarray::Array2;
 
 fn data() -> ConceptData {
     let (n, d, k) = (600, 24, 3);
-    let x = Array2::from_shape_fn((n, d), |(i, j)| {
-        (((i * 31 + j * 7) % 17) as f32 / 8.0 - 1.0)
-    });
+    let x = Array2::from_shape_fn((n, d), |(i, j)| ((i * 31 + j * 7) % 17) as f32 / 8.0 - 1.0);
     let c = Array2::from_shape_fn((n, k), |(i, j)| ((i >> j) & 1) as f32);
     ConceptData::new(x, c, Array2::ones((n, k)), k).unwrap()
 }
