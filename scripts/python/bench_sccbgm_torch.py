@@ -22,6 +22,9 @@ Models and configurations:
 Parameter counts are checked against spec-models.md (real scCBGM, G 128, K 10:
 13,294,346; Cond_FM: 2049*G + 1024*C + 6,307,840 plus the 512-float Fourier buffer).
 
+--device cuda[:N] runs the same on a GPU (data generated on the CPU, then moved;
+every timed step ends with a host read of the loss or an explicit synchronize).
+
 Examples (venv at /work/venv-torch):
   /work/venv-torch/bin/python scripts/python/bench_sccbgm_torch.py --config real --threads 1 --json
   /work/venv-torch/bin/python scripts/python/bench_sccbgm_torch.py --model flow --edit --threads 2
@@ -65,6 +68,15 @@ def summarise(times, cells_per_step):
     )
 
 
+DEVICE = torch.device("cpu")
+
+
+def sync():
+    # CUDA kernels run asynchronously: a time is only taken after they finish.
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def timed_training(step, n_batches, warmup, steps):
     for i in range(warmup):
         step(i % n_batches)
@@ -80,7 +92,7 @@ def timed_training(step, n_batches, warmup, steps):
 def bench_sccbgm(args):
     spec = SCCBGM_CONFIGS[args.config]
     cfg = M.ScCBGMConfig(**spec["model"])
-    model = M.ScCBGM(cfg)
+    model = M.ScCBGM(cfg).to(DEVICE)
     model.train()
     n_params = M.n_trainable(model)
     expected = M.expected_sccbgm_params(cfg.input_dim, cfg.hidden_dim, cfg.n_layers, cfg.latent_dim,
@@ -94,8 +106,8 @@ def bench_sccbgm(args):
     b = args.batch or spec["batch"]
     n_batches = 8
     gen = torch.Generator().manual_seed(args.seed)
-    xs = torch.randn(n_batches, b, cfg.input_dim, generator=gen)
-    cs = (torch.rand(n_batches, b, cfg.n_concepts, generator=gen) < 0.5).float()
+    xs = torch.randn(n_batches, b, cfg.input_dim, generator=gen).to(DEVICE)
+    cs = (torch.rand(n_batches, b, cfg.n_concepts, generator=gen) < 0.5).float().to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
 
     def step(i):
@@ -125,18 +137,19 @@ def build_flow():
 
 def bench_flow_train(args):
     cfg, net, n_params, expected = build_flow()
+    net = net.to(DEVICE)
     net.train()
     b = args.batch or FLOW_CONFIG["batch"]
     n_batches = 8
     gen = torch.Generator().manual_seed(args.seed)
-    x1s = torch.randn(n_batches, b, cfg.x_dim, generator=gen)
-    cs = torch.randn(n_batches, b, cfg.c_dim, generator=gen)
+    x1s = torch.randn(n_batches, b, cfg.x_dim, generator=gen).to(DEVICE)
+    cs = torch.randn(n_batches, b, cfg.c_dim, generator=gen).to(DEVICE)
     opt = torch.optim.Adam(net.parameters(), lr=FLOW_CONFIG["lr"])
 
     def step(i):
         opt.zero_grad(set_to_none=True)
         x0 = torch.randn_like(x1s[i])
-        t = torch.rand(b)
+        t = torch.rand(b, device=DEVICE)
         loss, _ = M.cfm_loss(net, x0, x1s[i], t, cs[i])
         loss.backward()
         opt.step()
@@ -150,21 +163,24 @@ def bench_flow_train(args):
 
 def bench_flow_edit(args):
     cfg, net, n_params, expected = build_flow()
+    net = net.to(DEVICE)
     net.eval()
     gen = torch.Generator().manual_seed(args.seed)
     n, bs, n_steps = args.edit_cells, args.edit_batch, args.edit_steps
-    x = torch.randn(n, cfg.x_dim, generator=gen)
-    c = torch.randn(n, cfg.c_dim, generator=gen)
+    x = torch.randn(n, cfg.x_dim, generator=gen).to(DEVICE)
+    c = torch.randn(n, cfg.c_dim, generator=gen).to(DEVICE)
     c_new = c.clone()
     c_new[:, :2] = 1.0 - c_new[:, :2]
     with torch.no_grad():
         # warm-up: a short edit of one batch
         M.euler_edit(net, x[:bs], c[:bs], c_new[:bs], max(1, args.warmup))
+        sync()
         batch_times = []
         t_all = time.perf_counter()
         for s in range(0, n, bs):
             t0 = time.perf_counter()
             M.euler_edit(net, x[s:s + bs], c[s:s + bs], c_new[s:s + bs], n_steps)
+            sync()
             batch_times.append(time.perf_counter() - t0)
         total = time.perf_counter() - t_all
     evals = 2 * n_steps
@@ -189,7 +205,12 @@ def main():
     ap.add_argument("--edit-steps", type=int, default=100, help="N (the edit runs N backward + N forward steps)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: torch sees no CUDA device")
 
     load_before = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
@@ -205,7 +226,8 @@ def main():
         res.update(steps=args.steps, warmup=args.warmup)
     res.update(threads=args.threads, torch_threads=torch.get_num_threads(), flush_denormal=bool(denormal),
                torch_version=torch.__version__, python=platform.python_version(), machine=platform.machine(),
-               cpu_count=os.cpu_count(), device="cpu",
+               cpu_count=os.cpu_count(), device=str(DEVICE),
+               gpu=torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else None,
                load_avg_1m_before=load_before, load_avg_1m_after=os.getloadavg()[0])
     if args.json:
         print(json.dumps(res))

@@ -7,6 +7,11 @@
 //! configuration, trained through the registry) next to its reference network
 //! in PyTorch (`scripts/python/bench_baselines_torch.py`). Each measurement
 //! runs in a fresh child process. Writes `results/bench-train.json`.
+//!
+//! `--device cuda` (a build with `--features cuda`) trains on the GPU and
+//! runs PyTorch on the same GPU; `--batches` repeats each scCBGM
+//! configuration at other batch sizes, `--out` names the results file
+//! (`scripts/gpu-check.sh` writes `results/bench-train-gpu.json`).
 
 use std::process::Command;
 use std::time::Instant;
@@ -16,6 +21,7 @@ use conceptlab_core::random::{standard_normal, stream_rng};
 use conceptlab_models::flow::{FlowConfig, FlowMatcher, FlowMode, Sampling};
 use conceptlab_models::{ConceptData, Dims, ScCbgm, ScCbgmConfig, TrainConfig};
 use conceptlab_nn::ode::Solver;
+use conceptlab_nn::{Device, DeviceSpec};
 use ndarray::Array2;
 use rand::Rng as _;
 use serde_json::json;
@@ -44,6 +50,20 @@ pub struct Args {
         default_value = "real,synthetic,flow,flow-edit"
     )]
     configs: Vec<String>,
+    /// Device of both sides: `cpu`, or `cuda[:N]` (needs `--features cuda`;
+    /// PyTorch then runs on the same GPU).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// CPU threads of each measurement.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Batch sizes of the scCBGM configurations (`real`, `synthetic`); empty
+    /// keeps each configuration's own (128, 512). Other measurements keep theirs.
+    #[arg(long, value_delimiter = ',')]
+    batches: Vec<usize>,
+    /// Results file, relative to the repository root.
+    #[arg(long, default_value = "results/bench-train.json")]
+    out: String,
 }
 
 #[derive(clap::Args)]
@@ -56,6 +76,17 @@ pub struct RunArgs {
     steps: usize,
     #[arg(long)]
     warmup: usize,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Overrides the scCBGM configuration's batch size (0 keeps it).
+    #[arg(long, default_value_t = 0)]
+    batch: usize,
+}
+
+impl RunArgs {
+    fn device(&self) -> Result<Device> {
+        Ok(self.device.parse::<DeviceSpec>()?.resolve()?)
+    }
 }
 
 /// (model, concepts, batch size, learning rate) of a named configuration.
@@ -94,6 +125,7 @@ const BASELINE_BATCH: &[(&str, usize)] = &[
 /// batches through the registry (the path `fit --model-type` takes), on
 /// random data with 128 features and 10 hard concepts.
 fn run_kind(name: &str, args: &RunArgs) -> Result<()> {
+    let device = args.device()?;
     let entry = conceptlab_models::registry::lookup(name)?;
     let config = conceptlab_models::ModelSettings::default().config(entry.kind);
     let batch = BASELINE_BATCH
@@ -108,7 +140,7 @@ fn run_kind(name: &str, args: &RunArgs) -> Result<()> {
         ..TrainConfig::default()
     };
     let fit = |data: &ConceptData, seed: u64| {
-        conceptlab_models::registry::fit(&config, data, &train, seed, &mut |_| {})
+        conceptlab_models::registry::fit(&config, data, &train, seed, &device, &mut |_| {})
     };
     fit(&random_data(batch * args.warmup.max(1), 128, 10)?, 0)?;
     let data = random_data(batch * args.steps, 128, 10)?;
@@ -117,7 +149,7 @@ fn run_kind(name: &str, args: &RunArgs) -> Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "{}",
-        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads,
+        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads, "device": args.device,
                "n_params": fitted.model.n_parameters(), "batch": batch, "steps": args.steps,
                "seconds": seconds, "cells_per_s": (batch * args.steps) as f64 / seconds})
     );
@@ -137,7 +169,8 @@ fn run_flow(args: &RunArgs) -> Result<()> {
     let mut normal = |rows: usize, cols: usize| {
         Array2::from_shape_fn((rows, cols), |_| standard_normal(&mut rng) as f32)
     };
-    let mut flow = FlowMatcher::new(FlowConfig::reference(), 128, FLOW_C_DIM, 0)?;
+    let device = args.device()?;
+    let mut flow = FlowMatcher::new(FlowConfig::reference(), 128, FLOW_C_DIM, 0, &device)?;
     let batch = 128;
     let (cells, seconds) = if args.config == "flow-edit" {
         let (x, c) = (normal(EDIT_CELLS, 128), normal(EDIT_CELLS, FLOW_C_DIM));
@@ -182,7 +215,7 @@ fn run_flow(args: &RunArgs) -> Result<()> {
     };
     println!(
         "{}",
-        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads,
+        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads, "device": args.device,
                "n_params": flow.n_parameters(), "batch": batch, "steps": args.steps,
                "seconds": seconds, "cells_per_s": cells as f64 / seconds})
     );
@@ -199,13 +232,18 @@ pub fn run_one(args: &RunArgs) -> Result<()> {
     if let Some(name) = args.config.strip_prefix("kind:") {
         return run_kind(name, args);
     }
-    let (config, k, batch, lr) = configuration(&args.config)?;
+    let (config, k, default_batch, lr) = configuration(&args.config)?;
+    let batch = if args.batch > 0 {
+        args.batch
+    } else {
+        default_batch
+    };
     let dims = Dims {
         input_dim: 128,
         n_hard: k,
         n_soft: 0,
     };
-    let mut model = ScCbgm::new(config, dims, 0)?;
+    let mut model = ScCbgm::new(config, dims, 0, &args.device()?)?;
     // One epoch over `steps × batch` cells is exactly `steps` full batches.
     let train = TrainConfig {
         lr,
@@ -223,7 +261,7 @@ pub fn run_one(args: &RunArgs) -> Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "{}",
-        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads,
+        json!({"tool": "conceptlab", "config": args.config, "threads": args.threads, "device": args.device,
                "n_params": model.n_parameters(), "batch": batch, "steps": args.steps,
                "seconds": seconds, "cells_per_s": (batch * args.steps) as f64 / seconds})
     );
@@ -234,8 +272,29 @@ pub fn run(args: &Args) -> Result<()> {
     let exe = std::env::current_exe()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut rows = Vec::new();
+    let device = args.device.parse::<DeviceSpec>()?;
+    let torch_device = match device {
+        DeviceSpec::Cpu => "cpu".to_string(),
+        DeviceSpec::Cuda(n) => format!("cuda:{n}"),
+        DeviceSpec::Auto => {
+            anyhow::bail!("--device auto: name the device measured (cpu or cuda:N)")
+        }
+    };
+    if device != DeviceSpec::Cpu && args.configs.iter().any(|c| c.starts_with("kind:")) {
+        // Its PyTorch side (bench_baselines_torch.py) runs on the CPU only.
+        anyhow::bail!("kind:NAME measurements run on the CPU only (--device cpu)");
+    }
+    let sccbgm = |c: &str| c == "real" || c == "synthetic";
+    let mut plan: Vec<(&str, usize)> = Vec::new();
     for config in args.configs.iter().map(String::as_str) {
-        for threads in [1, 2] {
+        if sccbgm(config) && !args.batches.is_empty() {
+            plan.extend(args.batches.iter().map(|&b| (config, b)));
+        } else {
+            plan.push((config, 0));
+        }
+    }
+    for (config, batch) in plan {
+        for &threads in &args.threads {
             let ours = run_json(
                 Command::new(&exe)
                     // candle sizes its own element-wise worker pool from these.
@@ -243,6 +302,8 @@ pub fn run(args: &Args) -> Result<()> {
                     .env("CANDLE_NUM_THREADS", threads.to_string())
                     .args(["bench-train-run", "--config", config])
                     .args(["--threads", &threads.to_string()])
+                    .args(["--device", &device.to_string()])
+                    .args(["--batch", &batch.to_string()])
                     .args([
                         "--steps",
                         &args.steps.to_string(),
@@ -269,8 +330,13 @@ pub fn run(args: &Args) -> Result<()> {
                         "--edit-steps",
                         &EDIT_STEPS.to_string(),
                     ]),
-                    _ => cmd.args(["--model", "sccbgm", "--config", config]),
+                    _ => cmd
+                        .args(["--model", "sccbgm", "--config", config])
+                        .args(["--batch", &batch.to_string()]),
                 };
+                if !config.starts_with("kind:") {
+                    cmd.args(["--device", &torch_device]);
+                }
                 run_json(
                     cmd.arg("--json")
                         .args(["--threads", &threads.to_string()])
@@ -284,16 +350,18 @@ pub fn run(args: &Args) -> Result<()> {
             };
             let a = ours["cells_per_s"].as_f64().unwrap_or(f64::NAN);
             let b = torch["cells_per_s"].as_f64().unwrap_or(f64::NAN);
+            let batch = ours["batch"].as_u64().unwrap_or_default();
             println!(
-                "{config:<10} {threads} thread(s): conceptlab {a:>8.0} cells/s   PyTorch {b:>8.0} cells/s   ratio {:.2}",
+                "{config:<10} batch {batch:>5} {device} {threads} thread(s): conceptlab {a:>8.0} cells/s   PyTorch {b:>8.0} cells/s   ratio {:.2}",
                 a / b
             );
             rows.push(
-                json!({"config": config, "threads": threads, "conceptlab": ours, "pytorch": torch}),
+                json!({"config": config, "batch": batch, "device": device.to_string(), "threads": threads,
+                       "conceptlab": ours, "pytorch": torch}),
             );
         }
     }
-    let out = root.join("results/bench-train.json");
+    let out = root.join(&args.out);
     // Keep earlier rows of configurations not measured now.
     if let Ok(previous) = std::fs::read_to_string(&out) {
         let previous: serde_json::Value = serde_json::from_str(&previous)?;
@@ -302,10 +370,13 @@ pub fn run(args: &Args) -> Result<()> {
             .into_iter()
             .flatten()
             .filter(|r| {
-                !args
-                    .configs
-                    .iter()
-                    .any(|c| r["config"].as_str() == Some(c.as_str()))
+                // Rows written before the device was recorded ran on the CPU.
+                let same_device = r["device"].as_str().unwrap_or("cpu") == device.to_string();
+                !(same_device
+                    && args
+                        .configs
+                        .iter()
+                        .any(|c| r["config"].as_str() == Some(c.as_str())))
             });
         rows.splice(0..0, kept.cloned().collect::<Vec<_>>());
     }

@@ -7,6 +7,7 @@ mod bench_synth;
 mod bench_train;
 mod fetch;
 mod fetch_data;
+mod check_cuda;
 mod flow_study;
 mod fuzz;
 mod pbmc_suite;
@@ -45,6 +46,9 @@ enum Task {
     /// Benchmark scCBGM training throughput (real-data and synthetic
     /// configurations, 1 and 2 threads) next to the same model in PyTorch.
     BenchTrain(bench_train::Args),
+    /// Type-check the workspace with `--features cuda`, with nvcc from pip
+    /// in a venv under the target directory (slow: about 17 minutes).
+    CheckCuda(check_cuda::Args),
     /// The noisy-concept robustness study: counterfactual error under each
     /// corruption of the training concepts, averaged over held-out combinations.
     Robustness(robustness::Args),
@@ -86,5 +90,6 @@ fn main() -> Result<()> {
         Task::PbmcSuite(args) => pbmc_suite::run(&args),
         Task::BenchTrain(args) => bench_train::run(&args),
         Task::BenchTrainRun(args) => bench_train::run_one(&args),
+        Task::CheckCuda(args) => check_cuda::run(&args),
     }
 }

@@ -420,8 +420,16 @@ pub fn run(
         sampling: None,
     };
 
-    let fit =
-        |c: &ModelConfig| registry::fit(c, &training, &config.train, config.seed, &mut |_| {});
+    let fit = |c: &ModelConfig| {
+        registry::fit(
+            c,
+            &training,
+            &config.train,
+            config.seed,
+            &conceptlab_nn::Device::Cpu,
+            &mut |_| {},
+        )
+    };
     let sccbgm = fit(&ModelConfig::ScCbgm(config.model.clone()))?;
     let copy = fit(&ModelConfig::Copy)?.model;
     let mean_shift = fit(&ModelConfig::MeanShift)?.model;
@@ -501,6 +509,7 @@ pub fn run(
             &training,
             &v.train,
             config.seed,
+            &conceptlab_nn::Device::Cpu,
             &mut |_| {},
         )?;
         let e = edit(&*fitted.model, Residual::Keep)?;
@@ -576,8 +585,13 @@ fn cbm_fm_edit(
     request: &EditRequest,
     seed: u64,
 ) -> Result<Array2<f32>, BenchError> {
-    let mut matcher =
-        FlowMatcher::new(flow.config.clone(), x.ncols(), model.embedding_dim(), seed)?;
+    let mut matcher = FlowMatcher::new(
+        flow.config.clone(),
+        x.ncols(),
+        model.embedding_dim(),
+        seed,
+        &conceptlab_nn::Device::Cpu,
+    )?;
     let observed = Array2::ones(concepts.dim());
     let annotations = Some(Annotations {
         values: concepts.view(),

@@ -232,7 +232,13 @@ fn flow_counterfactuals(
     };
     let d = features.ncols();
     // CBM-FM.
-    let mut cbm = FlowMatcher::new(flow.config.clone(), d, model.embedding_dim(), seed)?;
+    let mut cbm = FlowMatcher::new(
+        flow.config.clone(),
+        d,
+        model.embedding_dim(),
+        seed,
+        &conceptlab_nn::Device::Cpu,
+    )?;
     let observed = Array2::ones(concepts.dim());
     let annotations = (flow.concepts == ConceptSource::Annotated).then_some(Annotations {
         values: concepts.view(),
@@ -304,7 +310,13 @@ fn flow_counterfactuals(
         }
     }
     // Vanilla FM on the observed concepts.
-    let mut vanilla = FlowMatcher::new(flow.config.clone(), d, concepts.ncols(), seed)?;
+    let mut vanilla = FlowMatcher::new(
+        flow.config.clone(),
+        d,
+        concepts.ncols(),
+        seed,
+        &conceptlab_nn::Device::Cpu,
+    )?;
     vanilla.fit(
         features,
         concepts,
@@ -561,7 +573,14 @@ pub fn run(
     let training =
         ConceptData::new(features.clone(), concepts.clone(), observed, k)?.with_groups(groups)?;
     let started = Instant::now();
-    let sccbgm = registry::fit(&setup.model, &training, &setup.train, setup.seed, observer)?;
+    let sccbgm = registry::fit(
+        &setup.model,
+        &training,
+        &setup.train,
+        setup.seed,
+        &conceptlab_nn::Device::Cpu,
+        observer,
+    )?;
     let train_seconds = started.elapsed().as_secs_f64();
     let concept_model = sccbgm.model.as_concept_model().ok_or_else(|| {
         protocol(format!(
@@ -570,7 +589,15 @@ pub fn run(
         ))
     })?;
     let trivial = |config: ModelConfig| -> Result<Box<dyn Model>, BenchError> {
-        Ok(registry::fit(&config, &training, &setup.train, setup.seed, &mut |_| {})?.model)
+        Ok(registry::fit(
+            &config,
+            &training,
+            &setup.train,
+            setup.seed,
+            &conceptlab_nn::Device::Cpu,
+            &mut |_| {},
+        )?
+        .model)
     };
     let copy = trivial(ModelConfig::Copy)?;
     let mean_shift = trivial(ModelConfig::MeanShift)?;
@@ -667,6 +694,7 @@ pub fn run(
             &training,
             &baseline.train,
             setup.seed,
+            &conceptlab_nn::Device::Cpu,
             observer,
         ) {
             Ok(fitted) => fitted,

@@ -33,6 +33,9 @@ pub struct GlobalArgs {
     /// Worker threads; 0 uses one per core (overrides the `threads` setting).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
+    /// Compute device: cpu, cuda, cuda:N or auto (overrides the `device` setting).
+    #[arg(long, global = true, value_name = "DEVICE")]
+    pub device: Option<String>,
     /// More log output (-v debug, -vv trace). RUST_LOG overrides both -v and -q.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

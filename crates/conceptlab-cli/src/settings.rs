@@ -19,6 +19,9 @@ pub struct Settings {
     pub seed: u64,
     /// Worker threads; 0 uses one per core.
     pub threads: usize,
+    /// Compute device of the models: `cpu`, `cuda`, `cuda:N` or `auto`
+    /// (CUDA when built with the `cuda` feature and a GPU is present).
+    pub device: conceptlab_nn::DeviceSpec,
     pub io: IoSettings,
     /// From stored expression to model features (`fit`, `demo`).
     pub preprocess: conceptlab_models::PreprocessConfig,
@@ -287,9 +290,10 @@ fn layered(config: Option<&Path>, overrides: &[String], base: Settings) -> Resul
 /// The top-level keys; a `CONCEPTLAB_*` variable naming anything else is
 /// someone else's (a wrapper script's `CONCEPTLAB_HOME`) and is ignored
 /// with a warning instead of breaking every command.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "seed",
     "threads",
+    "device",
     "io",
     "preprocess",
     "model",
@@ -326,6 +330,15 @@ impl Settings {
             bail!(
                 "invalid configuration: threads must be between 0 (one per core) and {MAX_THREADS}, got {}",
                 self.threads
+            );
+        }
+        if let conceptlab_nn::DeviceSpec::Cuda(n) = self.device
+            && !conceptlab_nn::device::CUDA_BUILT
+        {
+            bail!(
+                "invalid configuration: device cuda:{n} needs a build with the `cuda` feature \
+                 (cargo build -p conceptlab-cli --features cuda); this one runs on the CPU only \
+                 (device = cpu or auto)"
             );
         }
         if !(1..=9).contains(&self.io.gzip_level) {

@@ -319,10 +319,7 @@ fn damaged_checkpoints_are_refused_naming_the_file() {
 
 /// Squared distance between two PC rows.
 fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(x - y).powi(2))
-        .sum()
+    a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum()
 }
 
 #[test]

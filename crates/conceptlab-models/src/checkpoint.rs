@@ -181,6 +181,11 @@ pub struct Meta {
     /// The model's kind and configuration (`{"kind": "sccbgm", ...}`).
     pub model: ModelConfig,
     pub seed: u64,
+    /// The device the model was trained on (`cpu`, `cuda:0`), for the
+    /// record: weights are stored from host memory and load on any device.
+    /// Checkpoints written before this field existed trained on the CPU.
+    #[serde(default = "trained_on_cpu")]
+    pub device: String,
     pub dims: Dims,
     pub train: TrainConfig,
     pub data: DataSpec,
@@ -194,6 +199,10 @@ pub struct Meta {
     /// The directory's other files with sizes and hashes (filled by [`save`]).
     #[serde(default)]
     pub files: Vec<FileEntry>,
+}
+
+fn trained_on_cpu() -> String {
+    "cpu".into()
 }
 
 /// meta.json of format 1: scCBGM only, no checksums.
@@ -221,6 +230,7 @@ impl From<MetaV1> for Meta {
             conceptlab_version: v.conceptlab_version,
             model: ModelConfig::ScCbgm(v.config),
             seed: v.seed,
+            device: trained_on_cpu(),
             dims: v.dims,
             train: v.train,
             data: v.data,
@@ -532,15 +542,22 @@ fn read_checked(
     Ok(bytes)
 }
 
-/// Reads a checkpoint directory back, checking every file it reads.
+/// Reads a checkpoint directory back onto the CPU, checking every file it
+/// reads ([`load_on`] for another device).
 pub fn load(dir: &Path) -> Result<Loaded, ModelError> {
+    load_on(dir, &Device::Cpu)
+}
+
+/// Reads a checkpoint directory back with the model's tensors on `device`,
+/// whichever device it was trained on, checking every file it reads.
+pub fn load_on(dir: &Path, device: &Device) -> Result<Loaded, ModelError> {
     let mut meta = read_meta(dir)?;
     let (format, files) = (meta.format, std::mem::take(&mut meta.files));
     let read = |name: &str| read_checked(dir, format, &files, name);
     join_pca(dir, &mut meta.preprocessing, &read)?;
     let weights = read(WEIGHTS_FILE)?;
     let weights_path = dir.join(WEIGHTS_FILE);
-    let model = registry::load(&meta.model, meta.dims, meta.seed, &weights)
+    let model = registry::load(&meta.model, meta.dims, meta.seed, &weights, device)
         .map_err(|e| failure(&weights_path, e))?;
     let flow = match &meta.generator {
         None => None,
@@ -548,8 +565,13 @@ pub fn load(dir: &Path) -> Result<Loaded, ModelError> {
             let path = dir.join(FLOW_WEIGHTS_FILE);
             let bytes = read(FLOW_WEIGHTS_FILE)?;
             Some(
-                FlowMatcher::from_safetensors(generator.config.clone(), generator.dims, &bytes)
-                    .map_err(|e| failure(&path, e))?,
+                FlowMatcher::from_safetensors(
+                    generator.config.clone(),
+                    generator.dims,
+                    &bytes,
+                    device,
+                )
+                .map_err(|e| failure(&path, e))?,
             )
         }
     };
@@ -587,12 +609,13 @@ mod tests {
             n_unknown: 3,
             ..ScCbgmConfig::default()
         };
-        let model = ScCbgm::new(model_config.clone(), dims, seed).unwrap();
+        let model = ScCbgm::new(model_config.clone(), dims, seed, &Device::Cpu).unwrap();
         let meta = Meta {
             format: FORMAT_VERSION,
             conceptlab_version: "test".into(),
             model: ModelConfig::ScCbgm(model_config),
             seed,
+            device: "cpu".into(),
             dims,
             train: TrainConfig::default(),
             data: DataSpec {
@@ -645,6 +668,29 @@ mod tests {
         // Nothing is left beside the directory.
         let siblings: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
         assert_eq!(siblings.len(), 1);
+    }
+
+    /// meta.json names the training device; a checkpoint written before
+    /// that field existed loads as trained on the CPU, and `load_on` puts
+    /// the weights on the device asked for, unchanged.
+    #[test]
+    fn the_training_device_is_recorded_and_older_checkpoints_load_as_cpu() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("model");
+        let (meta, model) = example(2);
+        saved(&dir, &meta, &model);
+        let text = std::fs::read_to_string(dir.join(META_FILE)).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["device"], "cpu");
+        let on_cpu = load_on(&dir, &Device::Cpu).unwrap();
+        assert_eq!(
+            on_cpu.model.to_safetensors().unwrap(),
+            model.params().to_safetensors(&[]).unwrap()
+        );
+        value.as_object_mut().unwrap().remove("device");
+        let bytes = serde_json::to_vec(&value).unwrap();
+        std::fs::write(dir.join(META_FILE), bytes).unwrap();
+        assert_eq!(load(&dir).unwrap().meta.device, "cpu");
     }
 
     #[test]

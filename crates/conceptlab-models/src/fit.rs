@@ -3,6 +3,7 @@
 //! flow-matching generator on top, and fill the checkpoint's metadata. The
 //! CLI, the benchmark and a future Python binding share it.
 
+use candle_core::Device;
 use conceptlab_core::preprocess::{
     Concepts, NonCountKind, check_finite, curate_concepts, encode_with, first_non_count,
 };
@@ -34,6 +35,8 @@ pub struct FitRequest {
     pub preprocess: PreprocessConfig,
     pub train: TrainConfig,
     pub seed: u64,
+    /// Where the model's tensors live (and a generator's on top).
+    pub device: Device,
 }
 
 /// The flow-matching generator to train on top of a bottleneck model.
@@ -59,6 +62,8 @@ pub struct Trained {
     /// history.csv and flow_history.csv, when there are histories.
     pub history_csv: Option<String>,
     pub flow_history_csv: Option<String>,
+    /// The device the model lives on; a generator trains there too.
+    device: Device,
     /// Things the user should know about how the data were read (nothing
     /// failed). Each is also logged at warn level when it arises, as
     /// `fit_cells` has no file name to prefix.
@@ -96,6 +101,7 @@ pub fn fit_cells(
         &training,
         &request.train,
         request.seed,
+        &request.device,
         observer,
     )?;
     tracing::info!(
@@ -114,6 +120,7 @@ pub fn fit_cells(
         conceptlab_version: env!("CARGO_PKG_VERSION").to_string(),
         model: request.model.clone(),
         seed: request.seed,
+        device: conceptlab_nn::device_name(&request.device),
         dims: fit.model.dims(),
         train: request.train.clone(),
         data: DataSpec {
@@ -137,6 +144,7 @@ pub fn fit_cells(
         history_csv: fit.history_csv,
         flow_history_csv: None,
         warnings,
+        device: request.device.clone(),
     })
 }
 
@@ -192,11 +200,13 @@ fn normalisation_evidence(
 impl Trained {
     /// A saved model and the data it was trained on, ready for a generator
     /// on top (`fit --generator fm --from DIR`). `history_csv` is the saved
-    /// model's own history, carried over.
+    /// model's own history, carried over; `device` is the one it was
+    /// loaded on (where the generator trains).
     pub fn from_checkpoint(
         loaded: Loaded,
         data: &CellData,
         history_csv: Option<String>,
+        device: &Device,
     ) -> Result<Self, ModelError> {
         let features = features(&loaded.meta, data)?;
         let concepts = encode_with(&loaded.meta.data.concept_groups, &data.obs).ok();
@@ -211,6 +221,7 @@ impl Trained {
             history_csv,
             flow_history_csv: None,
             warnings: Vec::new(),
+            device: device.clone(),
         })
     }
 
@@ -244,6 +255,7 @@ impl Trained {
             self.features.ncols(),
             model.embedding_dim(),
             generator.seed,
+            &self.device,
         )?;
         let started = std::time::Instant::now();
         let history = cbm::fit(

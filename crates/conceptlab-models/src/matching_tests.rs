@@ -305,6 +305,7 @@ fn registry_fit(config: &ModelConfig, data: &ConceptData, seed: u64) -> Box<dyn 
         data,
         &crate::TrainConfig::default(),
         seed,
+        &candle_core::Device::Cpu,
         &mut |_| {},
     )
     .unwrap()
@@ -321,7 +322,8 @@ fn both_round_trip_through_checkpoint_bytes_and_repeat_under_a_seed() {
         let model = registry_fit(&config, &b.train, 5);
         assert!(model.reads_annotations());
         let bytes = model.to_safetensors().unwrap();
-        let back = registry::load(&config, model.dims(), 5, &bytes).unwrap();
+        let back =
+            registry::load(&config, model.dims(), 5, &bytes, &candle_core::Device::Cpu).unwrap();
         let again = registry_fit(&config, &b.train, 5);
         assert_eq!(again.to_safetensors().unwrap(), bytes);
         let edit = edit_of(model.as_ref(), &b.held_out).unwrap();
@@ -329,7 +331,16 @@ fn both_round_trip_through_checkpoint_bytes_and_repeat_under_a_seed() {
         assert_eq!(edit_of(again.as_ref(), &b.held_out).unwrap(), edit);
         assert_ne!(edit, b.held_out.x);
         // A truncated file is refused.
-        assert!(registry::load(&config, model.dims(), 5, &bytes[..bytes.len() / 2]).is_err());
+        assert!(
+            registry::load(
+                &config,
+                model.dims(),
+                5,
+                &bytes[..bytes.len() / 2],
+                &candle_core::Device::Cpu
+            )
+            .is_err()
+        );
     }
 }
 
@@ -379,6 +390,7 @@ fn bad_settings_and_missing_annotations_are_refused() {
             &b.train,
             &crate::TrainConfig::default(),
             1,
+            &candle_core::Device::Cpu,
             &mut |_| {},
         );
         assert!(matches!(err, Err(ModelError::Config(_))));

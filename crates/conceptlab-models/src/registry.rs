@@ -6,6 +6,7 @@
 //! checkpoints, `edit`, the benchmark — goes through these, so adding a model
 //! is one module implementing [`Model`] plus one entry here.
 
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -433,24 +434,26 @@ impl Fit {
 
 /// Fits a model of `config`'s kind on `data` (features and concepts) with
 /// the shared training loop where the model trains. Weights come from
-/// `seed`'s streams, so a seed fixes every byte.
+/// `seed`'s streams, so a seed fixes every byte; tensors live on `device`
+/// (host-side models ignore it).
 pub fn fit(
     config: &ModelConfig,
     data: &ConceptData,
     train: &TrainConfig,
     seed: u64,
+    device: &Device,
     observer: &mut Observer,
 ) -> Result<Fit, ModelError> {
     let dims = data.dims();
     match config {
         ModelConfig::ScCbgm(c) => {
-            let mut model = ScCbgm::new(c.clone(), dims, seed)?;
+            let mut model = ScCbgm::new(c.clone(), dims, seed, device)?;
             let history = model.fit(data, train, seed, observer)?;
             let csv = history.to_csv();
             Ok(Fit::trained(Box::new(model), &history, csv))
         }
         ModelConfig::Cbgm(c) => {
-            let mut model = Cbgm::new(c.clone(), dims, seed)?;
+            let mut model = Cbgm::new(c.clone(), dims, seed, device)?;
             let history = model.fit(data, train, seed, observer)?;
             let csv = history.to_csv();
             Ok(Fit::trained(Box::new(model), &history, csv))
@@ -472,52 +475,57 @@ pub fn fit(
             data.n_cells(),
         )),
         ModelConfig::ScGen(c) => {
-            let mut model = ScGen::new(c.clone(), dims, seed)?;
+            let mut model = ScGen::new(c.clone(), dims, seed, device)?;
             let history = model.fit(data, train, observer)?;
             let csv = crate::scgen::history_csv(&history);
             Ok(Fit::trained(Box::new(model), &history, csv))
         }
         ModelConfig::ScCvae(c) => {
-            let mut model = ScCvae::new(c.clone(), dims, seed)?;
+            let mut model = ScCvae::new(c.clone(), dims, seed, device)?;
             let h = model.fit(data, train, seed, observer)?;
             let csv = crate::cvae::history_csv(&h);
             Ok(Fit::trained(Box::new(model), &h, csv))
         }
         ModelConfig::ScCvaeFm(c) => {
-            let mut model = ScCvaeFm::new(c.clone(), dims, seed)?;
+            let mut model = ScCvaeFm::new(c.clone(), dims, seed, device)?;
             let h = model.fit(data, train, seed, observer)?;
             Ok(Fit::trained(Box::new(model), &h.cvae, h.to_csv()))
         }
         ModelConfig::TrVae(c) => {
-            let (model, h, csv) = crate::trvae::fit_for_registry(c, data, train, seed, observer)?;
+            let (model, h, csv) =
+                crate::trvae::fit_for_registry(c, data, train, seed, device, observer)?;
             Ok(Fit::trained(Box::new(model), &h, csv))
         }
         ModelConfig::RawFm(c) => {
-            let (model, history) = RawFm::fit(c.clone(), data, train, seed, observer)?;
+            let (model, history) = RawFm::fit(c.clone(), data, train, seed, device, observer)?;
             Ok(Fit::trained(Box::new(model), &history, history.to_csv()))
         }
         ModelConfig::ConceptFlow(c) => {
-            let (model, history) = ConceptFlow::fit(c.clone(), data, train, seed, observer)?;
+            let (model, history) =
+                ConceptFlow::fit(c.clone(), data, train, seed, device, observer)?;
             Ok(Fit::trained(Box::new(model), &history, history.to_csv()))
         }
     }
 }
 
-/// Rebuilds a model of `config`'s kind and sizes from its weights file.
+/// Rebuilds a model of `config`'s kind and sizes from its weights file, its
+/// tensors on `device` (weights are stored from host memory, so a model
+/// trained on either device loads on either).
 pub fn load(
     config: &ModelConfig,
     dims: Dims,
     seed: u64,
     weights: &[u8],
+    device: &Device,
 ) -> Result<Box<dyn Model>, ModelError> {
     match config {
         ModelConfig::ScCbgm(c) => {
-            let model = ScCbgm::new(c.clone(), dims, seed)?;
+            let model = ScCbgm::new(c.clone(), dims, seed, device)?;
             model.params().load_safetensors(weights)?;
             Ok(Box::new(model))
         }
         ModelConfig::Cbgm(c) => {
-            let model = Cbgm::new(c.clone(), dims, seed)?;
+            let model = Cbgm::new(c.clone(), dims, seed, device)?;
             model.params().load_safetensors(weights)?;
             Ok(Box::new(model))
         }
@@ -534,9 +542,10 @@ pub fn load(
             dims,
             seed,
             weights,
+            device,
         )?)),
         ModelConfig::ScCvae(c) => {
-            let model = ScCvae::new(c.clone(), dims, seed)?;
+            let model = ScCvae::new(c.clone(), dims, seed, device)?;
             model.params().load_safetensors(weights)?;
             Ok(Box::new(model))
         }
@@ -545,18 +554,26 @@ pub fn load(
             dims,
             seed,
             weights,
+            device,
         )?)),
         ModelConfig::TrVae(c) => Ok(Box::new(TrVae::from_safetensors(
             c.clone(),
             dims,
             seed,
             weights,
+            device,
         )?)),
-        ModelConfig::RawFm(c) => Ok(Box::new(RawFm::from_safetensors(c.clone(), dims, weights)?)),
+        ModelConfig::RawFm(c) => Ok(Box::new(RawFm::from_safetensors(
+            c.clone(),
+            dims,
+            weights,
+            device,
+        )?)),
         ModelConfig::ConceptFlow(c) => Ok(Box::new(ConceptFlow::from_safetensors(
             c.clone(),
             dims,
             weights,
+            device,
         )?)),
     }
 }

@@ -357,7 +357,7 @@ pub fn fit<M: Objective>(
             lr: train.lr,
             ..AdamConfig::default()
         },
-    );
+    )?;
     let mut run = TrainingRun {
         epochs: Vec::new(),
         best_epoch: 0,

@@ -12,6 +12,10 @@ pub enum NnError {
     /// integration over an invalid interval).
     #[error(transparent)]
     Invalid(#[from] CoreError),
+    /// The device asked for cannot be used: not a device name, a CUDA
+    /// device in a build without the `cuda` feature, or one that is absent.
+    #[error("{0}")]
+    Device(String),
 }
 
 impl From<candle_core::Error> for NnError {

@@ -19,14 +19,25 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> candle_core::Res
     if x.device().is_cpu() {
         x.apply_op3(gamma, beta, LayerNormOp)
     } else {
-        // The composite form runs (and differentiates) on any device.
-        let d = x.dim(candle_core::D::Minus1)? as f64;
-        let mean = (x.sum_keepdim(candle_core::D::Minus1)? / d)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = (centred.sqr()?.sum_keepdim(candle_core::D::Minus1)? / d)?;
-        let normed = centred.broadcast_div(&(var + EPS)?.sqrt()?)?;
-        normed.broadcast_mul(gamma)?.broadcast_add(beta)
+        layer_norm_composed(x, gamma, beta)
     }
+}
+
+/// The same layer norm as a chain of candle ops, which runs and
+/// differentiates on any device (the GPU path: the fused op has only a CPU
+/// kernel). Tests run it on the CPU against the fused op.
+pub(crate) fn layer_norm_composed(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let last = candle_core::D::Minus1;
+    let d = x.dim(last)? as f64;
+    let mean = (x.sum_keepdim(last)? / d)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = (centred.sqr()?.sum_keepdim(last)? / d)?;
+    let normed = centred.broadcast_div(&(var + EPS)?.sqrt()?)?;
+    normed.broadcast_mul(gamma)?.broadcast_add(beta)
 }
 
 struct LayerNormOp;
@@ -126,5 +137,76 @@ impl CustomOp3 for LayerNormOp {
             Some(Tensor::from_vec(to_f32(dgamma), d, device)?),
             Some(Tensor::from_vec(to_f32(dbeta), d, device)?),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    type Outputs = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+    /// Output and the three gradients of `Σ w·LN(x)` through `op`.
+    fn run(
+        op: fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Outputs> {
+        let dev = Device::Cpu;
+        let (rows, d) = (6, 9);
+        let val = |n: usize, f: fn(f32) -> f32| (0..n).map(|i| f(i as f32)).collect::<Vec<f32>>();
+        // Rows of different scale and offset, so the normalisation matters.
+        let xv: Vec<f32> = (0..rows * d)
+            .map(|i| ((i as f32) * 0.73).sin() * (1.0 + (i / d) as f32) + (i / d) as f32)
+            .collect();
+        let x = Var::from_tensor(&Tensor::from_vec(xv, (rows, d), &dev)?)?;
+        let g = Var::from_tensor(&Tensor::from_vec(val(d, |i| 1.0 + 0.1 * i), d, &dev)?)?;
+        let b = Var::from_tensor(&Tensor::from_vec(val(d, |i| 0.05 * i - 0.2), d, &dev)?)?;
+        let w = Tensor::from_vec(val(rows * d, |i| (i * 0.31).cos()), (rows, d), &dev)?;
+        let y = op(x.as_tensor(), g.as_tensor(), b.as_tensor())?;
+        let grads = (&y * &w)?.sum_all()?.backward()?;
+        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        let grad = |v: &Var| match grads.get(v.as_tensor()) {
+            Some(t) => flat(t),
+            None => Ok(Vec::new()),
+        };
+        Ok((flat(&y)?, grad(&x)?, grad(&g)?, grad(&b)?))
+    }
+
+    #[test]
+    fn composed_path_agrees_with_the_fused_op_forward_and_backward() -> candle_core::Result<()> {
+        let fused = run(|x, g, b| x.apply_op3(g, b, LayerNormOp))?;
+        let composed = run(layer_norm_composed)?;
+        let pairs = [
+            ("output", fused.0, composed.0),
+            ("d input", fused.1, composed.1),
+            ("d weight", fused.2, composed.2),
+            ("d bias", fused.3, composed.3),
+        ];
+        for (what, a, b) in pairs {
+            assert_eq!(a.len(), b.len(), "{what}");
+            assert!(!a.is_empty(), "{what}: no gradient");
+            for (u, v) in a.iter().zip(&b) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * (1.0 + u.abs()),
+                    "{what}: {u} vs {v}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn normalises_each_row() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::new(&[[1f32, 2.0, 3.0], [10.0, 10.0, 40.0]], &dev)?;
+        let ones = Tensor::ones(3, candle_core::DType::F32, &dev)?;
+        let zeros = Tensor::zeros(3, candle_core::DType::F32, &dev)?;
+        let y = layer_norm(&x, &ones, &zeros)?.to_vec2::<f32>()?;
+        // (x - mean) / sqrt(var + 1e-5) with the biased variance 2/3.
+        let s = 1.0 / (2.0f64 / 3.0 + 1e-5).sqrt();
+        assert!((y[0][0] as f64 + s).abs() < 1e-6 && (y[0][2] as f64 - s).abs() < 1e-6);
+        assert!(y[0][1].abs() < 1e-6);
+        assert!((y[1][0] - y[1][1]).abs() < 1e-6 && y[1][2] > 1.0);
+        Ok(())
     }
 }

@@ -25,6 +25,7 @@
 mod adam;
 mod batch_norm;
 mod bias;
+pub mod device;
 mod error;
 mod init;
 mod layer_norm;
@@ -39,6 +40,7 @@ pub use error::NnError;
 pub use adam::{Adam, AdamConfig};
 pub use batch_norm::{BatchNorm1d, BatchNormConfig};
 pub use bias::add_bias;
+pub use device::{DeviceSpec, device_name};
 pub use init::{linear_init, uniform, xavier_uniform};
 pub use layer_norm::layer_norm;
 pub use layers::{Dropout, LayerNorm, Linear, MlpBlock, SkipBlock};
@@ -47,16 +49,6 @@ pub use params::{ParamSet, serialize_tensors};
 pub use candle_core::{DType, Device, Tensor, Var};
 
 use conceptlab_core::CoreError;
-
-/// The compute device: the first CUDA device when built with the `cuda`
-/// feature and one is present, else the CPU.
-pub fn default_device() -> Device {
-    #[cfg(feature = "cuda")]
-    if let Ok(device) = Device::new_cuda(0) {
-        return device;
-    }
-    Device::Cpu
-}
 
 /// A row-major `rows × cols` f32 matrix as a tensor on `device`.
 pub fn matrix(data: &[f32], rows: usize, cols: usize, device: &Device) -> Result<Tensor, NnError> {

@@ -259,7 +259,13 @@ impl ParamSet {
 
 /// Named tensors in the safetensors format, in name order: the bytes are a
 /// function of names, shapes and values only.
-pub fn serialize_tensors(mut tensors: Vec<(String, Tensor)>) -> Result<Vec<u8>, NnError> {
+pub fn serialize_tensors(tensors: Vec<(String, Tensor)>) -> Result<Vec<u8>, NnError> {
+    // Copied to host memory here, where a failed copy is an error: candle's
+    // own device-to-host copy inside the serialiser would panic instead.
+    let mut tensors = tensors
+        .into_iter()
+        .map(|(name, t)| Ok((name, t.to_device(&Device::Cpu)?)))
+        .collect::<Result<Vec<_>, NnError>>()?;
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     safetensors::serialize(tensors, None).map_err(|e| NnError::Tensor(e.to_string()))
 }

@@ -128,7 +128,7 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
     // The flags are checked against the model's kind before its weights are read.
     let kind = checkpoint::read_meta(&args.model)?.model.kind();
     check_flow_flags(args, kind.is_flow())?;
-    let loaded = checkpoint::load(&args.model)?;
+    let loaded = checkpoint::load_on(&args.model, &super::device(settings)?)?;
     if args.generator == Some(EditGenerator::ScCbgm) && !loaded.model.kind().is_bottleneck() {
         return Err(user_error!(
             "{}: --generator sccbgm needs an scCBGM; this is a {} model (leave --generator out)",

@@ -19,7 +19,7 @@ pub fn run(args: &EncodeArgs, settings: &Settings) -> Result<()> {
         args.force,
         &[args.data.as_path(), args.model.as_path()],
     )?;
-    let loaded = checkpoint::load(&args.model)?;
+    let loaded = checkpoint::load_on(&args.model, &super::device(settings)?)?;
     let Some(model) = loaded.model.as_concept_model() else {
         return Err(user_error!(
             "{}: a {} model has no concept bottleneck to encode with",

@@ -51,8 +51,9 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
         }
         (None, None) => None,
     };
+    let device = super::device(settings)?;
     let mut trained = match &args.from {
-        Some(dir) => reuse(args, dir)?,
+        Some(dir) => reuse(args, dir, &device)?,
         None => {
             let hard = split_list(&args.concepts);
             let soft = split_list(&args.soft);
@@ -70,6 +71,7 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
                 preprocess: settings.preprocess.clone(),
                 train: settings.train.clone(),
                 seed: settings.seed,
+                device: device.clone(),
             };
             let progress = TrainingProgress::new(settings.train.max_epochs, kind.name());
             let trained = fit_cells(&data, &request, &mut |r| progress.epoch(r))
@@ -95,8 +97,8 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
 
 /// The model of `dir` and the features of the training data under its
 /// preprocessing, for a generator trained on top of it.
-fn reuse(args: &FitArgs, dir: &Path) -> Result<Trained> {
-    let loaded = checkpoint::load(dir)?;
+fn reuse(args: &FitArgs, dir: &Path, device: &conceptlab_nn::Device) -> Result<Trained> {
+    let loaded = checkpoint::load_on(dir, device)?;
     let data = read_h5ad(&args.data)?;
     // The history belongs with the weights: carry it over to a new directory.
     let history = std::fs::read_to_string(dir.join(HISTORY_FILE)).ok();
@@ -105,5 +107,5 @@ fn reuse(args: &FitArgs, dir: &Path) -> Result<Trained> {
         model = %dir.display(),
         "read the model; training only the generator"
     );
-    Trained::from_checkpoint(loaded, &data, history).map_err(data_error(&args.data))
+    Trained::from_checkpoint(loaded, &data, history, device).map_err(data_error(&args.data))
 }

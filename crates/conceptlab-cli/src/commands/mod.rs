@@ -42,6 +42,11 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Some(threads) = cli.global.threads {
         settings.threads = threads;
     }
+    if let Some(device) = &cli.global.device {
+        settings.device = device
+            .parse()
+            .map_err(|e| crate::exit::user_error!("--device: {e}"))?;
+    }
     settings
         .validate()
         .map_err(|e| crate::exit::user_error!("{e:#}"))?;
@@ -74,6 +79,14 @@ pub fn data_error(
             anyhow::Error::new(e)
         }
     }
+}
+
+/// The device the `device` setting names, opened (exit 2 when it cannot be).
+pub fn device(settings: &Settings) -> Result<conceptlab_nn::Device> {
+    settings
+        .device
+        .resolve()
+        .map_err(|e| crate::exit::user_error!("{e}"))
 }
 
 /// Sizes rayon's pool and candle's matrix products alike. candle reads

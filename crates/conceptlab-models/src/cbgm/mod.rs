@@ -35,7 +35,6 @@ mod tests;
 
 use candle_core::{Device, Tensor};
 use conceptlab_core::random::{Rng, stream_rng, streams};
-use conceptlab_nn::default_device;
 use ndarray::{Array2, ArrayView2, Axis, concatenate, s};
 
 pub use config::{CbgmConfig, Sizes};
@@ -58,9 +57,14 @@ pub struct Cbgm {
 }
 
 impl Cbgm {
-    /// A new model with weights drawn from `seed`.
-    pub fn new(config: CbgmConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
-        let device = default_device();
+    /// A new model on `device` with weights drawn from `seed`.
+    pub fn new(
+        config: CbgmConfig,
+        dims: Dims,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let device = device.clone();
         let mut rng = stream_rng(seed, streams::INIT);
         let net = Network::new(&config, dims, &device, &mut rng)?;
         Ok(Cbgm {

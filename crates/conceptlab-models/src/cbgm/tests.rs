@@ -77,6 +77,7 @@ fn fit(seed: u64) -> registry::Fit {
         &training(),
         &train_config(),
         seed,
+        &candle_core::Device::Cpu,
         &mut |_| {},
     )
     .unwrap()
@@ -144,7 +145,14 @@ fn edits_of_held_out_cells_move_toward_the_twins() {
 fn save_then_load_gives_identical_edits() {
     let fit = trained();
     let bytes = fit.model.to_safetensors().unwrap();
-    let loaded = registry::load(&fit.model.config(), fit.model.dims(), 999, &bytes).unwrap();
+    let loaded = registry::load(
+        &fit.model.config(),
+        fit.model.dims(),
+        999,
+        &bytes,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
     assert_eq!(loaded.kind(), ModelKind::Cbgm);
     assert!(loaded.kind().is_bottleneck());
     for residual in [Residual::Keep, Residual::Discard] {
@@ -162,7 +170,7 @@ fn the_same_seed_gives_the_same_bytes() {
         b.model.to_safetensors().unwrap()
     );
     assert_eq!(a.history_csv, b.history_csv);
-    let other = Cbgm::new(config(), training().dims(), 12).unwrap();
+    let other = Cbgm::new(config(), training().dims(), 12, &candle_core::Device::Cpu).unwrap();
     assert_ne!(
         a.model.to_safetensors().unwrap(),
         Model::to_safetensors(&other).unwrap()
@@ -228,6 +236,7 @@ fn bad_sizes_are_refused_before_training() {
         },
         dims,
         0,
+        &candle_core::Device::Cpu,
     )
     .unwrap_err()
     .to_string();
@@ -237,7 +246,9 @@ fn bad_sizes_are_refused_before_training() {
         n_hard: 0,
         n_soft: 0,
     };
-    let err = Cbgm::new(config(), none, 0).unwrap_err().to_string();
+    let err = Cbgm::new(config(), none, 0, &candle_core::Device::Cpu)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("at least one concept"), "{err}");
     let mut model = Cbgm::new(
         config(),
@@ -246,6 +257,7 @@ fn bad_sizes_are_refused_before_training() {
             ..dims
         },
         0,
+        &candle_core::Device::Cpu,
     )
     .unwrap();
     let err = model

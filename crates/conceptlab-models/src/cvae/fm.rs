@@ -148,12 +148,17 @@ impl ScCvaeFm {
         }
     }
 
-    /// Fresh networks for `dims`, weights from `seed`.
-    pub fn new(config: ScCvaeFmConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
+    /// Fresh networks on `device` for `dims`, weights from `seed`.
+    pub fn new(
+        config: ScCvaeFmConfig,
+        dims: Dims,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         config.validate()?;
-        let cvae = ScCvae::new(config.cvae.clone(), dims, seed)?;
+        let cvae = ScCvae::new(config.cvae.clone(), dims, seed, device)?;
         let fd = Self::flow_dims(&config, dims);
-        let flow = FlowMatcher::new(config.flow.clone(), fd.x_dim, fd.c_dim, seed)?;
+        let flow = FlowMatcher::new(config.flow.clone(), fd.x_dim, fd.c_dim, seed, device)?;
         Ok(ScCvaeFm { config, cvae, flow })
     }
 
@@ -181,18 +186,20 @@ impl ScCvaeFm {
         dims: Dims,
         seed: u64,
         bytes: &[u8],
+        device: &Device,
     ) -> Result<Self, ModelError> {
         config.validate()?;
         let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)?
             .into_iter()
             .collect::<Vec<_>>();
-        let cvae = ScCvae::new(config.cvae.clone(), dims, seed)?;
+        let cvae = ScCvae::new(config.cvae.clone(), dims, seed, device)?;
         cvae.params()
             .load_safetensors(&part(&tensors, CVAE_PREFIX)?)?;
         let flow = FlowMatcher::from_safetensors(
             config.flow.clone(),
             Self::flow_dims(&config, dims),
             &part(&tensors, FLOW_PREFIX)?,
+            device,
         )?;
         Ok(ScCvaeFm { config, cvae, flow })
     }

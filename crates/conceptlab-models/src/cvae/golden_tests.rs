@@ -43,7 +43,7 @@ fn model(json: &Value) -> ScCvae {
         n_hard: get("n_hard"),
         n_soft: get("n_soft"),
     };
-    let model = ScCvae::new(config, dims, 0).unwrap();
+    let model = ScCvae::new(config, dims, 0, &candle_core::Device::Cpu).unwrap();
     let tensors: Vec<(String, Tensor)> = json["params"]
         .as_object()
         .unwrap()

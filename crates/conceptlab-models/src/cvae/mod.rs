@@ -34,7 +34,7 @@ use std::fmt::Write as _;
 
 use candle_core::{Device, Tensor};
 use conceptlab_core::random::{Rng, stream_rng, streams};
-use conceptlab_nn::{default_device, loss};
+use conceptlab_nn::loss;
 use ndarray::{Array2, ArrayView2, s};
 
 pub use config::ScCvaeConfig;
@@ -167,8 +167,13 @@ pub struct ScCvae {
 
 impl ScCvae {
     /// A new model with weights drawn from `seed`'s initialisation stream.
-    pub fn new(config: ScCvaeConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
-        let device = default_device();
+    pub fn new(
+        config: ScCvaeConfig,
+        dims: Dims,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let device = device.clone();
         let net = Network::new(&config, dims, &device, &mut stream_rng(seed, streams::INIT))?;
         Ok(ScCvae {
             config,

@@ -112,6 +112,7 @@ pub(crate) fn trained(
         data,
         &training(epochs),
         seed,
+        &candle_core::Device::Cpu,
         &mut |_: &EpochReport| {},
     )
     .unwrap()
@@ -202,7 +203,7 @@ fn checkpoints_round_trip_to_identical_edits_and_seeds_fix_every_byte() {
     ] {
         let model = trained(&config, &data, 2, 5);
         let bytes = model.to_safetensors().unwrap();
-        let back = load(&config, model.dims(), 5, &bytes).unwrap();
+        let back = load(&config, model.dims(), 5, &bytes, &candle_core::Device::Cpu).unwrap();
         assert_eq!(back.to_safetensors().unwrap(), bytes, "{config:?}");
         assert_eq!(back.config(), config);
         let own = Some((&b.concepts, &observed));
@@ -217,7 +218,7 @@ fn checkpoints_round_trip_to_identical_edits_and_seeds_fix_every_byte() {
         // A file for other sizes is refused.
         let mut dims = model.dims();
         dims.input_dim += 1;
-        assert!(load(&config, dims, 5, &bytes).is_err());
+        assert!(load(&config, dims, 5, &bytes, &candle_core::Device::Cpu).is_err());
     }
 }
 
@@ -270,6 +271,7 @@ fn bad_configs_and_missing_annotations_are_refused() {
             &data,
             &training(1),
             0,
+            &candle_core::Device::Cpu,
             &mut |_: &EpochReport| {},
         )
         .unwrap_err();
@@ -292,6 +294,7 @@ fn bad_configs_and_missing_annotations_are_refused() {
         &partial,
         &training(1),
         0,
+        &candle_core::Device::Cpu,
         &mut |_: &EpochReport| {},
     )
     .unwrap_err()

@@ -84,6 +84,7 @@ fn fit(data: &CellData, model: ModelConfig, layer: Option<&str>) -> Result<Train
             ..TrainConfig::default()
         },
         seed: 1,
+        device: candle_core::Device::Cpu,
     };
     fit_cells(data, &request, &mut |_| {})
 }

@@ -70,7 +70,8 @@ fn velocity_network_matches_pytorch() {
             lr: 0.01,
             ..AdamConfig::default()
         },
-    );
+    )
+    .unwrap();
     adam.step(&net.params, &grads).unwrap();
     for (name, var) in net.params.iter() {
         let p = net.params.to_reference(name, var.as_tensor()).unwrap();

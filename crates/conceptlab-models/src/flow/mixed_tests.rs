@@ -29,7 +29,7 @@ fn mixed_cbm_fm_edits_a_soft_concept_to_an_unseen_level() {
         dropout: 0.0,
         ..ScCbgmConfig::default()
     };
-    let mut model = ScCbgm::new(config, held.train.dims(), 2).unwrap();
+    let mut model = ScCbgm::new(config, held.train.dims(), 2, &candle_core::Device::Cpu).unwrap();
     model.fit(&held.train, &train, 2, &mut |_| {}).unwrap();
     // The soft column is a level, not a probability: no sigmoid on it, so
     // its predictions follow the dose (low for dose-0 cells).
@@ -50,6 +50,7 @@ fn mixed_cbm_fm_edits_a_soft_concept_to_an_unseen_level() {
         held.train.x.ncols(),
         model.embedding_dim(),
         2,
+        &candle_core::Device::Cpu,
     )
     .unwrap();
     let annotations = crate::model::Annotations {

@@ -8,7 +8,6 @@
 
 use candle_core::{Device, Tensor};
 use conceptlab_core::random::{Rng, stream_rng, streams};
-use conceptlab_nn::default_device;
 use conceptlab_nn::ode::{Solver, integrate};
 use ndarray::{Array2, ArrayView2, Axis, s};
 use rand::Rng as _;
@@ -242,15 +241,17 @@ impl Objective for FlowMatcher {
 }
 
 impl FlowMatcher {
-    /// A new flow for `x_dim`-dimensional data under `c_dim`-dimensional conditions.
+    /// A new flow on `device` for `x_dim`-dimensional data under
+    /// `c_dim`-dimensional conditions.
     pub fn new(
         config: FlowConfig,
         x_dim: usize,
         c_dim: usize,
         seed: u64,
+        device: &Device,
     ) -> Result<Self, ModelError> {
         config.validate()?;
-        let device = default_device();
+        let device = device.clone();
         let dims = VelocityDims {
             x_dim,
             c_dim,
@@ -297,8 +298,9 @@ impl FlowMatcher {
         config: FlowConfig,
         dims: VelocityDims,
         bytes: &[u8],
+        device: &Device,
     ) -> Result<Self, ModelError> {
-        Ok(FlowMatcher::from_safetensors_parts(config, dims, bytes)?.0)
+        Ok(FlowMatcher::from_safetensors_parts(config, dims, bytes, device)?.0)
     }
 
     /// [`FlowMatcher::from_safetensors`], also returning the buffer's
@@ -307,6 +309,7 @@ impl FlowMatcher {
         config: FlowConfig,
         dims: VelocityDims,
         bytes: &[u8],
+        device: &Device,
     ) -> Result<(Self, indexmap::IndexMap<String, Tensor>), ModelError> {
         if dims.emb_dim != config.emb_dim || dims.n_layers != config.n_layers {
             return Err(ModelError::Config(format!(
@@ -314,7 +317,7 @@ impl FlowMatcher {
                 config.emb_dim, config.n_layers
             )));
         }
-        let mut flow = FlowMatcher::new(config, dims.x_dim, dims.c_dim, 0)?;
+        let mut flow = FlowMatcher::new(config, dims.x_dim, dims.c_dim, 0, device)?;
         let mut buffers = flow.net.params.load_safetensors(bytes)?;
         let fourier = buffers.shift_remove(FOURIER_BUFFER).ok_or_else(|| {
             ModelError::Config(format!("the flow's weights lack `{FOURIER_BUFFER}`"))
@@ -502,7 +505,7 @@ mod tests {
             n_layers: 2,
             ..FlowConfig::default()
         };
-        let flow = FlowMatcher::new(config, 5, 3, 7).unwrap();
+        let flow = FlowMatcher::new(config, 5, 3, 7, &candle_core::Device::Cpu).unwrap();
         let mut rng = stream_rng(1, 0);
         let x = Array2::from_shape_fn((40, 5), |_| standard_normal(&mut rng) as f32);
         let c = Array2::from_shape_fn((40, 3), |_| standard_normal(&mut rng) as f32);
@@ -522,8 +525,13 @@ mod tests {
     fn weights_file_round_trips_the_flow() {
         let (flow, x, c) = small();
         let bytes = flow.to_safetensors().unwrap();
-        let back =
-            FlowMatcher::from_safetensors(flow.config().clone(), flow.dims(), &bytes).unwrap();
+        let back = FlowMatcher::from_safetensors(
+            flow.config().clone(),
+            flow.dims(),
+            &bytes,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
         assert_eq!(back.to_safetensors().unwrap(), bytes);
         let s = sampling(FlowMode::Edit { t_edit: 0.0 }, Solver::Rk4, 4, 0);
         let c2 = c.mapv(|v| v + 1.0);
@@ -544,11 +552,17 @@ mod tests {
             6,
             3,
             7,
+            &candle_core::Device::Cpu,
         )
         .unwrap();
-        let err = FlowMatcher::from_safetensors(other.config().clone(), other.dims(), &bytes)
-            .unwrap_err()
-            .to_string();
+        let err = FlowMatcher::from_safetensors(
+            other.config().clone(),
+            other.dims(),
+            &bytes,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("x_embedder"), "{err}");
     }
 

@@ -70,7 +70,12 @@ pub fn raw_condition(
 
 impl RawFm {
     /// An untrained model for data of `dims` (weights from `seed`).
-    pub fn new(config: RawFmConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
+    pub fn new(
+        config: RawFmConfig,
+        dims: Dims,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         config.validate()?;
         let k = dims.n_concepts();
         if k == 0 {
@@ -78,7 +83,7 @@ impl RawFm {
                 "raw-fm needs at least one concept to condition on".into(),
             ));
         }
-        let flow = FlowMatcher::new(config.network.clone(), dims.input_dim, 2 * k, seed)?;
+        let flow = FlowMatcher::new(config.network.clone(), dims.input_dim, 2 * k, seed, device)?;
         Ok(RawFm {
             config,
             dims,
@@ -93,9 +98,10 @@ impl RawFm {
         data: &ConceptData,
         train: &TrainConfig,
         seed: u64,
+        device: &Device,
         observer: &mut Observer,
     ) -> Result<(Self, FlowHistory), ModelError> {
-        let mut model = RawFm::new(config, data.dims(), seed)?;
+        let mut model = RawFm::new(config, data.dims(), seed, device)?;
         model.missing_seen = data
             .observed
             .columns()
@@ -112,6 +118,7 @@ impl RawFm {
         config: RawFmConfig,
         dims: Dims,
         bytes: &[u8],
+        device: &Device,
     ) -> Result<Self, ModelError> {
         config.validate()?;
         let k = dims.n_concepts();
@@ -122,7 +129,7 @@ impl RawFm {
             n_layers: config.network.n_layers,
         };
         let (flow, mut rest) =
-            FlowMatcher::from_safetensors_parts(config.network.clone(), velocity, bytes)?;
+            FlowMatcher::from_safetensors_parts(config.network.clone(), velocity, bytes, device)?;
         let seen = rest
             .shift_remove(MISSING_SEEN)
             .ok_or_else(|| ModelError::Input(format!("the weights lack `{MISSING_SEEN}`")))?

@@ -81,6 +81,7 @@ fn fit_model(data: &CellData, epochs: usize, seed: u64, model: ModelConfig) -> L
             ..TrainConfig::default()
         },
         seed,
+        device: candle_core::Device::Cpu,
     };
     let t = fit_cells(data, &request, &mut |_| {}).unwrap();
     Loaded {

@@ -155,7 +155,8 @@ fn check_case(g: &Golden, section: &Value, prefix: &str) {
             lr: 0.01,
             ..AdamConfig::default()
         },
-    );
+    )
+    .unwrap();
     adam.step(&g.net.params, &grads).unwrap();
     for (name, var) in g.net.params.iter() {
         assert_close(

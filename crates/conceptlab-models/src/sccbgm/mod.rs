@@ -10,7 +10,6 @@ mod golden_tests;
 
 use candle_core::{Device, Tensor};
 use conceptlab_core::random::{Rng, stream_rng, streams};
-use conceptlab_nn::default_device;
 use ndarray::{Array2, ArrayView2, s};
 
 pub use config::{DecoderKind, Orthogonality, ScCbgmConfig};
@@ -103,9 +102,14 @@ pub struct ScCbgm {
 }
 
 impl ScCbgm {
-    /// A new model with weights drawn from `seed`.
-    pub fn new(config: ScCbgmConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
-        let device = default_device();
+    /// A new model on `device` with weights drawn from `seed`.
+    pub fn new(
+        config: ScCbgmConfig,
+        dims: Dims,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let device = device.clone();
         let mut rng = stream_rng(seed, streams::INIT);
         let net = Network::new(&config, dims, &device, &mut rng)?;
         Ok(ScCbgm {

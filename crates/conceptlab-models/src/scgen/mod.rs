@@ -24,7 +24,6 @@ use std::fmt::Write as _;
 
 use candle_core::{Device, Tensor};
 use conceptlab_core::random::{Rng, stream_rng, streams};
-use conceptlab_nn::default_device;
 use ndarray::{Array2, ArrayView2, s};
 
 pub use config::{ScGenConfig, default_training};
@@ -111,9 +110,14 @@ pub struct ScGen {
 pub struct Totals(LossTerms);
 
 impl ScGen {
-    /// A new model with weights drawn from `seed`.
-    pub fn new(config: ScGenConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
-        let device = default_device();
+    /// A new model on `device` with weights drawn from `seed`.
+    pub fn new(
+        config: ScGenConfig,
+        dims: Dims,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let device = device.clone();
         let mut rng = stream_rng(seed, streams::INIT);
         let net = Network::new(&config, dims.input_dim, &device, &mut rng)?;
         Ok(ScGen {
@@ -208,8 +212,9 @@ impl ScGen {
         dims: Dims,
         seed: u64,
         bytes: &[u8],
+        device: &Device,
     ) -> Result<Self, ModelError> {
-        let mut model = ScGen::new(config, dims, seed)?;
+        let mut model = ScGen::new(config, dims, seed, device)?;
         let mut extra = model.net.params.load_safetensors(bytes)?;
         let mut take = |name: &str| -> Result<Array2<f32>, ModelError> {
             let t = extra

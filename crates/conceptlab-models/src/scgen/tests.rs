@@ -85,7 +85,7 @@ fn fit(s: &Setup, seed: u64, epochs: usize) -> ScGen {
     .unwrap()
     .with_groups(vec![0..N_TYPES, N_TYPES..N_TYPES + 1])
     .unwrap();
-    let mut model = ScGen::new(small(), data.dims(), seed).unwrap();
+    let mut model = ScGen::new(small(), data.dims(), seed, &candle_core::Device::Cpu).unwrap();
     model.fit(&data, &training(epochs), &mut |_| {}).unwrap();
     model
 }
@@ -153,19 +153,29 @@ fn edits_of_held_out_cells_beat_copying_and_survive_a_checkpoint() {
 
     // Save → load gives the same edits, bit for bit.
     let bytes = model.to_safetensors().unwrap();
-    let back = ScGen::from_safetensors(small(), model.dims(), 3, &bytes).unwrap();
+    let back = ScGen::from_safetensors(small(), model.dims(), 3, &bytes, &candle_core::Device::Cpu)
+        .unwrap();
     assert_eq!(edit(&back, &s, &s.sources, Residual::Keep), keep);
     assert_eq!(back.to_safetensors().unwrap(), bytes);
     // A cell's edit does not depend on the cells edited with it.
     let alone = edit(&model, &s, &s.sources[..1], Residual::Keep);
     assert_eq!(alone.row(0), keep.row(0));
     // A truncated or foreign file is refused.
-    assert!(ScGen::from_safetensors(small(), model.dims(), 3, &bytes[..bytes.len() / 2]).is_err());
+    assert!(
+        ScGen::from_safetensors(
+            small(),
+            model.dims(),
+            3,
+            &bytes[..bytes.len() / 2],
+            &candle_core::Device::Cpu
+        )
+        .is_err()
+    );
     let other = Dims {
         input_dim: 7,
         ..model.dims()
     };
-    assert!(ScGen::from_safetensors(small(), other, 3, &bytes).is_err());
+    assert!(ScGen::from_safetensors(small(), other, 3, &bytes, &candle_core::Device::Cpu).is_err());
 }
 
 #[test]
@@ -218,7 +228,7 @@ fn unmatched_or_unannotated_cells_are_refused() {
         .to_string();
     assert!(err.contains("annotations"), "{err}");
     // An unfitted model has nothing to edit with or save.
-    let fresh = ScGen::new(small(), model.dims(), 1).unwrap();
+    let fresh = ScGen::new(small(), model.dims(), 1, &candle_core::Device::Cpu).unwrap();
     assert!(fresh.counterfactual(&request).is_err());
     assert!(fresh.to_safetensors().is_err());
     // Bad configurations never build.
@@ -226,5 +236,5 @@ fn unmatched_or_unannotated_cells_are_refused() {
         dropout: 1.5,
         ..small()
     };
-    assert!(ScGen::new(bad, model.dims(), 1).is_err());
+    assert!(ScGen::new(bad, model.dims(), 1, &candle_core::Device::Cpu).is_err());
 }

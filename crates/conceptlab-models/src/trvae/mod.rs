@@ -27,7 +27,6 @@ use std::fmt::Write as _;
 
 use candle_core::{Device, Tensor};
 use conceptlab_core::random::{Rng, stream_rng, streams};
-use conceptlab_nn::default_device;
 use ndarray::{Array2, ArrayView2, Axis, s};
 
 pub use config::TrVaeConfig;
@@ -125,6 +124,7 @@ impl TrVae {
         dims: Dims,
         classes: Vec<Vec<u8>>,
         seed: u64,
+        device: &Device,
     ) -> Result<Self, ModelError> {
         config.validate()?;
         if dims.n_soft > 0 {
@@ -139,7 +139,7 @@ impl TrVae {
                 "trVAE needs features and at least one hard concept".into(),
             ));
         }
-        let device = default_device();
+        let device = device.clone();
         let net = Network::new(
             &config,
             dims.input_dim,
@@ -169,6 +169,7 @@ impl TrVae {
         data: &ConceptData,
         train: &TrainConfig,
         seed: u64,
+        device: &Device,
         observer: &mut Observer,
     ) -> Result<(Self, TrVaeHistory), ModelError> {
         crate::cvae::check_annotated(data.observed.view(), "training cell")?;
@@ -187,7 +188,7 @@ impl TrVae {
         let mut classes: Vec<Vec<u8>> = data.concepts.rows().into_iter().map(pattern).collect();
         classes.sort();
         classes.dedup();
-        let model = TrVae::build(config, data.dims(), classes, seed)?;
+        let model = TrVae::build(config, data.dims(), classes, seed, device)?;
         let history = train::fit(
             &model,
             data,
@@ -205,6 +206,7 @@ impl TrVae {
         dims: Dims,
         seed: u64,
         bytes: &[u8],
+        device: &Device,
     ) -> Result<Self, ModelError> {
         let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)?;
         let table = tensors
@@ -222,7 +224,7 @@ impl TrVae {
             .chunks(k)
             .map(|r| r.iter().map(|&v| u8::from(v > 0.5)).collect())
             .collect();
-        let model = TrVae::build(config, dims, classes, seed)?;
+        let model = TrVae::build(config, dims, classes, seed, device)?;
         model.net.params.load_safetensors(bytes)?;
         Ok(model)
     }
@@ -407,9 +409,10 @@ pub(crate) fn fit_for_registry(
     data: &ConceptData,
     train: &TrainConfig,
     seed: u64,
+    device: &Device,
     observer: &mut Observer,
 ) -> Result<(TrVae, TrVaeHistory, String), ModelError> {
-    let (model, history) = TrVae::fit(config.clone(), data, train, seed, observer)?;
+    let (model, history) = TrVae::fit(config.clone(), data, train, seed, device, observer)?;
     let csv = history_csv(&history);
     Ok((model, history, csv))
 }

@@ -77,7 +77,7 @@ fn trvae_checkpoint_round_trips_and_seeds_fix_every_byte() {
     let config = ModelConfig::TrVae(small());
     let model = trained(&config, &data, 2, 5);
     let bytes = model.to_safetensors().unwrap();
-    let back = load(&config, model.dims(), 5, &bytes).unwrap();
+    let back = load(&config, model.dims(), 5, &bytes, &candle_core::Device::Cpu).unwrap();
     assert_eq!(back.to_safetensors().unwrap(), bytes);
     // The running statistics moved and travel with the weights.
     let tensors = candle_core::safetensors::load_buffer(&bytes, &candle_core::Device::Cpu).unwrap();
@@ -139,6 +139,7 @@ fn trvae_refuses_bad_configs_soft_concepts_negative_features_and_unseen_patterns
             data,
             &training(1),
             0,
+            &candle_core::Device::Cpu,
             &mut |_: &EpochReport| {},
         )
         .map(|f| f.model)

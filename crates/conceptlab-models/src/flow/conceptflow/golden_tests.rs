@@ -60,7 +60,9 @@ fn loss_terms_match_numpy() {
         .map(|(k, v)| (k.clone(), tensor(v, &shape_of(v))))
         .collect();
     let bytes = conceptlab_nn::serialize_tensors(tensors).unwrap();
-    let model = ConceptFlow::from_safetensors(config.clone(), dims, &bytes).unwrap();
+    let model =
+        ConceptFlow::from_safetensors(config.clone(), dims, &bytes, &candle_core::Device::Cpu)
+            .unwrap();
 
     let inputs = &json["inputs"];
     let arr = |k: &str| {

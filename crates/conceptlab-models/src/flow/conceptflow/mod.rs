@@ -29,7 +29,6 @@ mod tests;
 
 use candle_core::{Device, Tensor};
 use conceptlab_core::random::{Rng, stream_rng, streams};
-use conceptlab_nn::default_device;
 use conceptlab_nn::ode::{Solver, integrate};
 use ndarray::{Array2, ArrayView2, Axis, s};
 use rand::Rng as _;
@@ -98,9 +97,14 @@ pub struct ConceptFlow {
 }
 
 impl ConceptFlow {
-    /// A new model for data of `dims`, weights from `seed`.
-    pub fn new(config: ConceptFlowConfig, dims: Dims, seed: u64) -> Result<Self, ModelError> {
-        let device = default_device();
+    /// A new model on `device` for data of `dims`, weights from `seed`.
+    pub fn new(
+        config: ConceptFlowConfig,
+        dims: Dims,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let device = device.clone();
         let net = Network::new(&config, dims, &device, &mut stream_rng(seed, streams::INIT))?;
         Ok(ConceptFlow {
             config,
@@ -117,9 +121,10 @@ impl ConceptFlow {
         data: &ConceptData,
         train: &TrainConfig,
         seed: u64,
+        device: &Device,
         observer: &mut Observer,
     ) -> Result<(Self, ConceptFlowHistory), ModelError> {
-        let mut model = ConceptFlow::new(config, data.dims(), seed)?;
+        let mut model = ConceptFlow::new(config, data.dims(), seed, device)?;
         if data.x.ncols() != model.net.dims.input_dim || data.n_hard != model.net.dims.n_hard {
             return Err(ModelError::Input(
                 "the data's features or concepts do not fit the model".into(),
@@ -143,8 +148,9 @@ impl ConceptFlow {
         config: ConceptFlowConfig,
         dims: Dims,
         bytes: &[u8],
+        device: &Device,
     ) -> Result<Self, ModelError> {
-        let mut model = ConceptFlow::new(config, dims, 0)?;
+        let mut model = ConceptFlow::new(config, dims, 0, device)?;
         let mut rest = model.net.params.load_safetensors(bytes)?;
         let name = fourier_name();
         let fourier = rest

@@ -27,9 +27,16 @@ fn train() -> TrainConfig {
 }
 
 fn fitted(data: &ConceptData, seed: u64) -> ConceptFlow {
-    ConceptFlow::fit(config(), data, &train(), seed, &mut |_| {})
-        .unwrap()
-        .0
+    ConceptFlow::fit(
+        config(),
+        data,
+        &train(),
+        seed,
+        &candle_core::Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap()
+    .0
 }
 
 #[test]
@@ -66,18 +73,27 @@ fn edit_mode_beats_generation() {
 
     // Save → load: identical edits; the same seed the same bytes.
     let bytes = model.to_safetensors().unwrap();
-    let loaded = ConceptFlow::from_safetensors(config(), model.dims(), &bytes).unwrap();
+    let loaded =
+        ConceptFlow::from_safetensors(config(), model.dims(), &bytes, &candle_core::Device::Cpu)
+            .unwrap();
     assert_eq!(loaded.counterfactual(&held.request()).unwrap().x, edit.x);
     let small = TrainConfig {
         max_epochs: 2,
         ..train()
     };
     let again = |seed| {
-        ConceptFlow::fit(config(), &held.train, &small, seed, &mut |_| {})
-            .unwrap()
-            .0
-            .to_safetensors()
-            .unwrap()
+        ConceptFlow::fit(
+            config(),
+            &held.train,
+            &small,
+            seed,
+            &candle_core::Device::Cpu,
+            &mut |_| {},
+        )
+        .unwrap()
+        .0
+        .to_safetensors()
+        .unwrap()
     };
     assert_eq!(again(3), again(3));
     assert_ne!(again(3), again(4));
@@ -90,7 +106,15 @@ fn encode_decode_and_seeded_generation() {
         max_epochs: 2,
         ..train()
     };
-    let (model, history) = ConceptFlow::fit(config(), &held.train, &small, 1, &mut |_| {}).unwrap();
+    let (model, history) = ConceptFlow::fit(
+        config(),
+        &held.train,
+        &small,
+        1,
+        &candle_core::Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(history.epochs.len(), 2);
     assert!(history.to_csv().lines().count() == 3);
     let enc = model.encode(held.source.view()).unwrap();
@@ -161,11 +185,11 @@ fn bad_configurations_and_requests_are_refused() {
             ..config()
         },
     ] {
-        let err = ConceptFlow::new(bad, dims, 0).unwrap_err();
+        let err = ConceptFlow::new(bad, dims, 0, &candle_core::Device::Cpu).unwrap_err();
         assert!(err.is_bad_input(), "{err}");
     }
     assert_eq!(ConceptFlowConfig::default().orthogonality_hp, 0.2);
-    let model = ConceptFlow::new(config(), dims, 0).unwrap();
+    let model = ConceptFlow::new(config(), dims, 0, &candle_core::Device::Cpu).unwrap();
     let x = Array2::zeros((3, 4));
     let short = Array2::zeros((3, 2));
     let request = EditRequest {
@@ -182,5 +206,7 @@ fn bad_configurations_and_requests_are_refused() {
         ..dims
     };
     let bytes = model.to_safetensors().unwrap();
-    assert!(ConceptFlow::from_safetensors(config(), wrong, &bytes).is_err());
+    assert!(
+        ConceptFlow::from_safetensors(config(), wrong, &bytes, &candle_core::Device::Cpu).is_err()
+    );
 }

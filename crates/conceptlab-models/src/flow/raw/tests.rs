@@ -28,9 +28,16 @@ fn train() -> TrainConfig {
 }
 
 fn fitted(held: &Held, seed: u64) -> RawFm {
-    RawFm::fit(config(), &held.train, &train(), seed, &mut |_| {})
-        .unwrap()
-        .0
+    RawFm::fit(
+        config(),
+        &held.train,
+        &train(),
+        seed,
+        &candle_core::Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap()
+    .0
 }
 
 #[test]
@@ -54,7 +61,8 @@ fn edits_beat_copying_round_trip_and_are_seeded() {
 
     // Save → load gives identical edits; the same seed the same bytes.
     let bytes = model.to_safetensors().unwrap();
-    let loaded = RawFm::from_safetensors(config(), model.dims(), &bytes).unwrap();
+    let loaded =
+        RawFm::from_safetensors(config(), model.dims(), &bytes, &candle_core::Device::Cpu).unwrap();
     assert_eq!(loaded.counterfactual(&held.request()).unwrap().x, edited.x);
     assert_eq!(fitted(&held, 5).to_safetensors().unwrap(), bytes);
     assert_ne!(fitted(&held, 6).to_safetensors().unwrap(), bytes);
@@ -86,7 +94,15 @@ fn missing_annotations_are_conditioned_or_refused() {
         max_epochs: 2,
         ..self::train()
     };
-    let (model, _) = RawFm::fit(config(), &train, &small, 1, &mut |_| {}).unwrap();
+    let (model, _) = RawFm::fit(
+        config(),
+        &train,
+        &small,
+        1,
+        &candle_core::Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
     let mut observed = held.observed.clone();
     observed.column_mut(5).fill(0.0);
     let request = EditRequest {
@@ -147,11 +163,12 @@ fn bad_configurations_are_refused() {
             ..FlowConfig::default()
         },
     ] {
-        let err = RawFm::new(RawFmConfig { network }, dims, 0).unwrap_err();
+        let err =
+            RawFm::new(RawFmConfig { network }, dims, 0, &candle_core::Device::Cpu).unwrap_err();
         assert!(err.is_bad_input(), "{err}");
     }
     let none = Dims { n_hard: 0, ..dims };
-    assert!(RawFm::new(RawFmConfig::default(), none, 0).is_err());
+    assert!(RawFm::new(RawFmConfig::default(), none, 0, &candle_core::Device::Cpu).is_err());
 }
 
 #[test]
