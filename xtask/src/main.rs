@@ -5,6 +5,7 @@ mod bench_eval;
 mod bench_io;
 mod bench_synth;
 mod bench_train;
+mod benchmark;
 mod flow_study;
 mod fuzz;
 mod pbmc_suite;
@@ -52,6 +53,10 @@ enum Task {
     /// Every registry model on synthetic_1 (each held-out combination, several
     /// seeds) against the exact counterfactual twins: the baselines table.
     Baselines(baselines::Args),
+    /// The paper's tables with one command: a suite's plan of runs (data set
+    /// × held-out combination × model × seed), resumable and parallel, with
+    /// per-run JSON, CSV, Markdown and figures.
+    Benchmark(benchmark::Args),
     /// The pbmc68k semi-synthetic suite: an injected stimulation, one cell
     /// type's stimulated cells held out, every method against the exact twins.
     PbmcSuite(pbmc_suite::Args),
@@ -76,6 +81,7 @@ fn main() -> Result<()> {
         Task::Robustness(args) => robustness::run(&args),
         Task::FlowStudy(args) => flow_study::run(&args),
         Task::Baselines(args) => baselines::run(&args),
+        Task::Benchmark(args) => benchmark::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::PbmcSuite(args) => pbmc_suite::run(&args),
         Task::BenchTrain(args) => bench_train::run(&args),
