@@ -42,10 +42,15 @@ pub struct Args {
     /// not given.
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
-    /// Seeds (each draws its own data and model weights); the suite's when
-    /// not given.
+    /// Model seeds (weights, batches, noise); the suite's when not given.
+    /// In the pbmc suite a seed also draws the injected program.
     #[arg(long, value_delimiter = ',')]
     seeds: Vec<u64>,
+    /// Seed of the synthetic data and its split: every model seed sees the
+    /// same cells and held-out combinations, so the spread over seeds is
+    /// the models'.
+    #[arg(long, default_value_t = 0)]
+    data_seed: u64,
     /// Held-out combinations (0-based); every one of the split when not given.
     #[arg(long, value_delimiter = ',')]
     combinations: Vec<usize>,
@@ -104,7 +109,11 @@ fn defaults(suite: SuiteArg) -> SuiteDefaults {
                 "copy",
                 "mean-shift",
                 "oracle-shift",
+                "cbgm",
+                "sccvae",
+                "raw-fm",
                 "nearest",
+                "cinemaot",
             ]
             .map(String::from)
             .to_vec(),
@@ -126,8 +135,10 @@ fn defaults(suite: SuiteArg) -> SuiteDefaults {
     }
 }
 
+/// The workspace root (xtask's parent).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -287,7 +298,7 @@ fn synthetic(args: &Args, d: &SuiteDefaults, store: &DirStore) -> Result<Vec<Run
                         preset: preset.to_string(),
                         cells,
                         genes,
-                        seed,
+                        seed: args.data_seed,
                     };
                     let (model_config, train) = match m.role {
                         Role::Baseline(_) => {
