@@ -5,9 +5,10 @@ mod bench_eval;
 mod bench_io;
 mod bench_synth;
 mod bench_train;
+mod benchmark;
+mod check_cuda;
 mod fetch;
 mod fetch_data;
-mod check_cuda;
 mod flow_study;
 mod fuzz;
 mod pbmc_suite;
@@ -58,6 +59,10 @@ enum Task {
     /// Every registry model on synthetic_1 (each held-out combination, several
     /// seeds) against the exact counterfactual twins: the baselines table.
     Baselines(baselines::Args),
+    /// The paper's tables with one command: a suite's plan of runs (data set
+    /// × held-out combination × model × seed), resumable and parallel, with
+    /// per-run JSON, CSV, Markdown and figures.
+    Benchmark(benchmark::Args),
     /// The pbmc68k semi-synthetic suite: an injected stimulation, one cell
     /// type's stimulated cells held out, every method against the exact twins.
     PbmcSuite(pbmc_suite::Args),
@@ -85,6 +90,7 @@ fn main() -> Result<()> {
         Task::Robustness(args) => robustness::run(&args),
         Task::FlowStudy(args) => flow_study::run(&args),
         Task::Baselines(args) => baselines::run(&args),
+        Task::Benchmark(args) => benchmark::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::FetchData(args) => fetch_data::run(&args),
         Task::PbmcSuite(args) => pbmc_suite::run(&args),

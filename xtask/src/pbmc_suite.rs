@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 /// pbmc68k with X replaced by the counts recovered from raw.X.
-fn counts_data(path: &str) -> Result<CellData> {
+pub(crate) fn counts_data(path: &str) -> Result<CellData> {
     let data = conceptlab_io::read_h5ad(path).with_context(|| format!("reading {path}"))?;
     let raw = data
         .raw

@@ -8,6 +8,7 @@
 //! [`FlowSetup`], CBM-FM and vanilla FM; the oracle shift is the one row
 //! that is not a model (it reads the answer).
 
+use std::cell::RefCell;
 use std::time::Instant;
 
 use conceptlab_core::random::{stream_rng, streams};
@@ -43,6 +44,12 @@ pub struct Setup {
     pub cell_type_concepts: bool,
     /// The bottleneck model (scCBGM) the flows condition on.
     pub model: ModelConfig,
+    /// Train and score [`Setup::model`] (rows `sccbgm`, `sccbgm-decoder`,
+    /// its concept AUROCs, and the flow stage, which conditions on it).
+    /// Without it a run scores only the trivial rows and the baselines: a
+    /// benchmark that runs one model per run does not pay for scCBGM in
+    /// every other model's run.
+    pub bottleneck: bool,
     pub train: TrainConfig,
     /// Also train the flow-matching generators and edit with them.
     pub flow: Option<FlowSetup>,
@@ -389,6 +396,28 @@ pub struct Outcome {
     pub best_epoch: usize,
     pub train_seconds: f64,
     pub cells_per_second: f64,
+    /// Mean expression of the genes the true edit changes most, in the
+    /// twins and in each method's edited cells.
+    pub top_genes: Option<TopGenes>,
+}
+
+/// How many genes [`TopGenes`] keeps.
+pub const TOP_DE_GENES: usize = 20;
+
+/// Mean log-normalised expression of the [`TOP_DE_GENES`] genes whose
+/// mean the true edit moves most (|twins − sources|): the truth is the
+/// twins' own expression; a method's is its edited cells' mean mapped back
+/// from the features (inverse PCA, which is affine, so the mean commutes).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TopGenes {
+    /// Indices into the preprocessing's kept genes, largest change first.
+    pub genes: Vec<usize>,
+    /// The unedited cells' mean.
+    pub source: Vec<f64>,
+    /// The twins' mean.
+    pub truth: Vec<f64>,
+    /// (method, its edited cells' mean), in [`Outcome::methods`] order.
+    pub methods: Vec<(String, Vec<f64>)>,
 }
 
 /// What fitting and editing with one baseline cost in a run.
@@ -402,7 +431,7 @@ pub struct Timing {
 }
 
 /// A baseline that could not run on a run's cells.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Failure {
     pub method: String,
     pub error: String,
@@ -573,21 +602,32 @@ pub fn run(
     let training =
         ConceptData::new(features.clone(), concepts.clone(), observed, k)?.with_groups(groups)?;
     let started = Instant::now();
-    let sccbgm = registry::fit(
-        &setup.model,
-        &training,
-        &setup.train,
-        setup.seed,
-        &conceptlab_nn::Device::Cpu,
-        observer,
-    )?;
+    let sccbgm = match setup.bottleneck {
+        true => Some(registry::fit(
+            &setup.model,
+            &training,
+            &setup.train,
+            setup.seed,
+            &conceptlab_nn::Device::Cpu,
+            observer,
+        )?),
+        false if setup.flow.is_some() => {
+            return Err(protocol(
+                "the flow stage conditions on the bottleneck model, which this run does not train",
+            ));
+        }
+        false => None,
+    };
     let train_seconds = started.elapsed().as_secs_f64();
-    let concept_model = sccbgm.model.as_concept_model().ok_or_else(|| {
-        protocol(format!(
-            "the benchmark's concept model must be a bottleneck model, not {}",
-            sccbgm.model.kind().name()
-        ))
-    })?;
+    let concept_model = match &sccbgm {
+        Some(fitted) => Some(fitted.model.as_concept_model().ok_or_else(|| {
+            protocol(format!(
+                "the benchmark's concept model must be a bottleneck model, not {}",
+                fitted.model.kind().name()
+            ))
+        })?),
+        None => None,
+    };
     let trivial = |config: ModelConfig| -> Result<Box<dyn Model>, BenchError> {
         Ok(registry::fit(
             &config,
@@ -625,8 +665,13 @@ pub fn run(
         residual: Residual::Keep,
         sampling: None,
     };
-    let edited_residual = edit_with(&*sccbgm.model, &request, Residual::Keep)?;
-    let edited = edit_with(&*sccbgm.model, &request, Residual::Discard)?;
+    let bottleneck_edits = match &sccbgm {
+        Some(fitted) => Some((
+            edit_with(&*fitted.model, &request, Residual::Keep)?,
+            edit_with(&*fitted.model, &request, Residual::Discard)?,
+        )),
+        None => None,
+    };
     let unedited = edit_with(&*copy, &request, Residual::Keep)?;
     let shifted = edit_with(&*mean_shift, &request, Residual::Keep)?;
     // An oracle no method can use: every cell shifted by the true mean
@@ -636,8 +681,8 @@ pub fn run(
         Some(mean_effect) => &source + &mean_effect,
         None => source.clone(),
     };
-    let fm = match &setup.flow {
-        Some(flow) => Some(flow_counterfactuals(
+    let fm = match (&setup.flow, concept_model) {
+        (Some(flow), Some(concept_model)) => Some(flow_counterfactuals(
             flow,
             concept_model,
             &features,
@@ -645,7 +690,7 @@ pub fn run(
             &request,
             setup.seed,
         )?),
-        None => None,
+        _ => None,
     };
 
     let keys: Vec<String> = (0..n_edit).map(|i| i.to_string()).collect();
@@ -665,8 +710,15 @@ pub fn run(
     // The part of an error every cell shares (the held-out cell type moved
     // by the wrong amount) is the squared distance of the means, per
     // feature; the rest of the cell-level MSE is cell-to-cell.
+    // Each scored method's mean edited cell, for the expression of the top genes.
+    let edited_means: RefCell<Vec<(String, Array2<f32>)>> = RefCell::new(Vec::new());
     let score = |method: &str, label: &str, a: &Array2<f32>| -> Result<MethodScore, BenchError> {
         let v = as_f64(a);
+        if let Some(m) = a.mean_axis(Axis(0)) {
+            edited_means
+                .borrow_mut()
+                .push((method.to_string(), m.insert_axis(Axis(0))));
+        }
         Ok(MethodScore {
             method: method.to_string(),
             label: label.to_string(),
@@ -674,13 +726,24 @@ pub fn run(
             shared_mse: mse_means(&truth, &Points::new(label, &v, d)?)?,
         })
     };
-    let mut methods = vec![
-        score("sccbgm", "scCBGM edit (residual kept)", &edited_residual)?,
-        score("sccbgm-decoder", "scCBGM edit (decoder output)", &edited)?,
+    let mut methods = Vec::new();
+    if let Some((edited_residual, edited)) = &bottleneck_edits {
+        methods.push(score(
+            "sccbgm",
+            "scCBGM edit (residual kept)",
+            edited_residual,
+        )?);
+        methods.push(score(
+            "sccbgm-decoder",
+            "scCBGM edit (decoder output)",
+            edited,
+        )?);
+    }
+    methods.extend([
         score("copy", "unedited cells", &unedited)?,
         score("mean-shift", "shift by training mean difference", &shifted)?,
         score("oracle-shift", "oracle: true mean effect (bound)", &oracle)?,
-    ];
+    ]);
     let mut timings = Vec::new();
     let mut failures = Vec::new();
     for baseline in &setup.baselines {
@@ -761,6 +824,105 @@ pub fn run(
         None => None,
     };
 
+    let top_genes = top_genes(
+        suite,
+        &counts_matrix(&iv.twins, n_edit, g)?,
+        &iv.modify,
+        &edited_means.into_inner(),
+    )?;
+    let (concept_auroc, target_auroc) = match concept_model {
+        Some(model) => {
+            concept_aurocs(model, &table, &names, target_col, iv, data, &twins, &source)?
+        }
+        None => (None, None),
+    };
+    let (n_train, n_parameters, epochs, best_epoch) = match &sccbgm {
+        Some(f) => (f.n_train, f.model.n_parameters(), f.epochs, f.best_epoch),
+        None => (train_cells.len(), 0, 0, 0),
+    };
+    let cells_trained: usize = n_train * epochs;
+    Ok(Outcome {
+        cell_type: format!("celltype_{}", iv.celltype),
+        concept: target,
+        corruption: label,
+        n_train,
+        held_out_in_training: leaked,
+        n_edited: n_edit,
+        n_features: d,
+        n_parameters,
+        methods,
+        concept_auroc,
+        target_auroc,
+        flow,
+        timings,
+        failures,
+        epochs,
+        best_epoch,
+        train_seconds,
+        cells_per_second: cells_trained as f64 / train_seconds.max(1e-9),
+        top_genes: Some(top_genes),
+    })
+}
+
+/// [`TopGenes`] of a run: `twins` are the edited cells' true counterfactual
+/// counts, `modify` the cells edited, `means` each method's mean edited
+/// features (one row each).
+fn top_genes(
+    suite: &SyntheticSuite,
+    twins: &conceptlab_core::Matrix,
+    modify: &[usize],
+    means: &[(String, Array2<f32>)],
+) -> Result<TopGenes, BenchError> {
+    let g = suite.data.n_vars();
+    let source_counts = counts_matrix(
+        &modify
+            .iter()
+            .flat_map(|&n| suite.data.counts[n * g..(n + 1) * g].iter().copied())
+            .collect::<Vec<u32>>(),
+        modify.len(),
+        g,
+    )?;
+    let column_means = |a: &Array2<f32>| -> Vec<f64> {
+        a.mean_axis(Axis(0))
+            .map_or_else(Vec::new, |m| m.iter().map(|&v| f64::from(v)).collect())
+    };
+    let truth = column_means(&suite.pre.expression(twins)?);
+    let source = column_means(&suite.pre.expression(&source_counts)?);
+    let mut order: Vec<usize> = (0..truth.len().min(source.len())).collect();
+    // Largest true change first; ties by gene index, so the choice is stable.
+    order.sort_by(|&a, &b| {
+        let (da, db) = ((truth[a] - source[a]).abs(), (truth[b] - source[b]).abs());
+        db.total_cmp(&da).then(a.cmp(&b))
+    });
+    order.truncate(TOP_DE_GENES);
+    let pick = |v: &[f64]| order.iter().map(|&j| v[j]).collect::<Vec<f64>>();
+    let mut methods = Vec::with_capacity(means.len());
+    for (method, mean) in means {
+        let expression = suite.pre.to_expression(mean.view())?;
+        methods.push((method.clone(), pick(&column_means(&expression))));
+    }
+    Ok(TopGenes {
+        source: pick(&source),
+        truth: pick(&truth),
+        genes: order,
+        methods,
+    })
+}
+
+/// Mean AUROC of the concept head over the original concepts on the twins,
+/// and of the target concept on twins (on) against their sources (off).
+#[allow(clippy::too_many_arguments)]
+fn concept_aurocs(
+    concept_model: &dyn ConceptModel,
+    table: &ConceptTable,
+    names: &[String],
+    target_col: usize,
+    iv: &conceptlab_synth::Intervention,
+    data: &SynthDataset,
+    twins: &Array2<f32>,
+    source: &Array2<f32>,
+) -> Result<(Option<f64>, Option<f64>), BenchError> {
+    let n_edit = iv.modify.len();
     // Concept recovery on cells the model never saw.
     let enc_twins = concept_model.encode(twins.view())?;
     let mut aurocs = Vec::new();
@@ -797,29 +959,9 @@ pub fn run(
         .map(|&p| p as f64)
         .collect();
     let target_auroc = concept_score(&truth, &prob)?.auroc;
-
-    let cells_trained: usize = sccbgm.n_train * sccbgm.epochs;
-    Ok(Outcome {
-        cell_type: format!("celltype_{}", iv.celltype),
-        concept: target,
-        corruption: label,
-        n_train: sccbgm.n_train,
-        held_out_in_training: leaked,
-        n_edited: n_edit,
-        n_features: d,
-        n_parameters: sccbgm.model.n_parameters(),
-        methods,
-        concept_auroc: (!aurocs.is_empty())
-            .then(|| aurocs.iter().sum::<f64>() / aurocs.len() as f64),
-        target_auroc,
-        flow,
-        timings,
-        failures,
-        epochs: sccbgm.epochs,
-        best_epoch: sccbgm.best_epoch,
-        train_seconds,
-        cells_per_second: cells_trained as f64 / train_seconds.max(1e-9),
-    })
+    let concept_auroc =
+        (!aurocs.is_empty()).then(|| aurocs.iter().sum::<f64>() / aurocs.len() as f64);
+    Ok((concept_auroc, target_auroc))
 }
 
 #[cfg(test)]
@@ -848,6 +990,7 @@ mod tests {
                 max_epochs: 2,
                 ..TrainConfig::default()
             },
+            bottleneck: true,
             flow: None,
             baselines,
             seed: 3,

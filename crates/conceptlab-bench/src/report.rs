@@ -1,7 +1,7 @@
 //! What a benchmark reports: one score per method and run, result rows for
 //! files and tables, and means over held-out combinations.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Outcome;
 
@@ -9,7 +9,7 @@ use crate::Outcome;
 /// cell and feature between edited cells and their exact counterfactual
 /// twins, in the model's feature space (PC scores of log-normalised
 /// expression).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodScore {
     /// A stable id: the registry model's name, with the variant after a
     /// dash where one model gives several (`sccbgm-decoder`, `cbm-fm-decode`).
@@ -136,6 +136,7 @@ mod tests {
             best_epoch: 0,
             train_seconds: 0.1,
             cells_per_second: 100.0,
+            top_genes: None,
         }
     }
 

@@ -104,6 +104,7 @@ impl Settings {
             corruption: None,
             cell_type_concepts: true,
             model: self.model.config(conceptlab_models::ModelKind::ScCbgm),
+            bottleneck: true,
             train: self.train.clone(),
             flow: None,
             baselines: Vec::new(),
