@@ -34,6 +34,7 @@ mod obs_view;
 mod pca;
 mod select;
 mod seurat_v3;
+mod sparse_ops;
 mod split;
 mod standardize;
 mod subspace;
