@@ -328,7 +328,14 @@ fn csr_of(x: &Array2<f32>) -> SparseMatrix {
         }
         indptr.push(indices.len() as u64);
     }
-    SparseMatrix::new(SparseFormat::Csr, x.dim(), indptr, indices, NumVec::F32(data)).unwrap()
+    SparseMatrix::new(
+        SparseFormat::Csr,
+        x.dim(),
+        indptr,
+        indices,
+        NumVec::F32(data),
+    )
+    .unwrap()
 }
 
 /// Sparse scores equal the dense scores of the same PCA.
@@ -367,8 +374,7 @@ fn pca_of_sparse_log_counts_matches_sklearn() {
     check_sparse_scores(&pca, &log, &csr, "PCA (exact, CSR)");
     // The same matrix stored CSC (the CSR of its transpose, relabelled).
     let t = csr_of(&log.t().as_standard_layout().into_owned());
-    let csc =
-        SparseMatrix::new(SparseFormat::Csc, log.dim(), t.indptr, t.indices, t.data).unwrap();
+    let csc = SparseMatrix::new(SparseFormat::Csc, log.dim(), t.indptr, t.indices, t.data).unwrap();
     let again = Pca::fit_sparse(&csc, k, 0, &PcaOptions::default()).unwrap();
     assert_eq!(again.components, pca.components);
     check_sparse_scores(&pca, &log, &csc, "PCA (exact, CSC)");

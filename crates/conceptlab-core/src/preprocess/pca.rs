@@ -307,7 +307,10 @@ impl Pca {
         };
         let csr = Csr::new(x)?;
         let wt = self.components.t().as_standard_layout().into_owned();
-        let mean = self.mean.as_slice().map_or_else(|| self.mean.to_vec(), <[f32]>::to_vec);
+        let mean = self
+            .mean
+            .as_slice()
+            .map_or_else(|| self.mean.to_vec(), <[f32]>::to_vec);
         Ok(csr.centred_dot(&mean, wt.view()))
     }
 
@@ -482,7 +485,9 @@ mod tests {
         }
         let scores = one.transform_sparse(&sp).unwrap();
         let want = one.transform(&dense).unwrap();
-        let worst = (&scores - &want).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+        let worst = (&scores - &want)
+            .mapv(f32::abs)
+            .fold(0.0f32, |a, &b| a.max(b));
         assert!(worst < 1e-3, "sparse scores differ by {worst}");
     }
 }

@@ -268,7 +268,11 @@ mod tests {
             }
         };
         close(&x.centred_dot(&mean, b.view()), &centred.dot(&b), 1e-5);
-        close(&x.centred_t_dot(&mean, q.view()), &centred.t().dot(&q), 1e-4);
+        close(
+            &x.centred_t_dot(&mean, q.view()),
+            &centred.t().dot(&q),
+            1e-4,
+        );
         let gram = x.centred_gram(&mean);
         let c64 = centred.mapv(f64::from);
         let want = c64.t().dot(&c64);
