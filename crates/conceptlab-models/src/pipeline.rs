@@ -508,7 +508,10 @@ mod tests {
         assert_eq!(ps.target_sum, pd.target_sum, "median library size");
         assert_eq!(ps.genes, pd.genes, "highly variable genes");
         let (a, b) = (ps.pca.as_ref().unwrap(), pd.pca.as_ref().unwrap());
-        assert_eq!(a.solver == PcaSolverKind::Exact, b.solver == PcaSolverKind::Exact);
+        assert_eq!(
+            a.solver == PcaSolverKind::Exact,
+            b.solver == PcaSolverKind::Exact
+        );
         assert_eq!(a.mean, b.mean);
         let lead = max_abs_diff(
             &a.components.slice(ndarray::s![..3, ..]).to_owned(),
@@ -523,7 +526,10 @@ mod tests {
         assert!(lead_f < tolerance * scale, "features differ by {lead_f}");
         // New sparse rows are projected as the dense path projects them.
         let again = ps.transform(&sparse).unwrap();
-        assert_eq!(again, fs, "transform of the fitted rows is the fit's features");
+        assert_eq!(
+            again, fs,
+            "transform of the fitted rows is the fit's features"
+        );
         let via_dense = ps.transform(&dense).unwrap();
         let d = max_abs_diff(&again, &via_dense);
         assert!(d < 1e-4 * scale.max(1.0), "sparse vs dense transform: {d}");
