@@ -148,7 +148,10 @@ fn counts_are_one_csr_copy_unless_the_layer_is_asked_for() {
     };
     assert_eq!(x.format, conceptlab_core::SparseFormat::Csr);
     assert!(x.nnz() < x.shape.0 * x.shape.1, "zeros are stored");
-    assert!(plain_data.layers.is_empty(), "a counts layer nobody asked for");
+    assert!(
+        plain_data.layers.is_empty(),
+        "a counts layer nobody asked for"
+    );
     assert_eq!(dense_f32(&plain_data.x), dense_f32(&dense_data.x));
     assert!(matches!(dense_data.x, Matrix::Dense(_)));
     let layer = &layered_data.layers["counts"];
