@@ -569,6 +569,13 @@ pub struct SynthArgs {
     /// Replace output files that exist.
     #[arg(long)]
     pub force: bool,
+    /// Also write the counts as an int32 `counts` layer (X already holds
+    /// them, as CSR float32; the layer doubles the file).
+    #[arg(long)]
+    pub counts_layer: bool,
+    /// Write X dense instead of CSR.
+    #[arg(long)]
+    pub dense: bool,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,8 @@ fn synth(dir: &Path) -> PathBuf {
         "600",
         "--genes",
         "200",
+        // The layer these tests edit through (synth writes only X by default).
+        "--counts-layer",
         "-o",
         p(&path),
     ]));

@@ -133,3 +133,47 @@ fn unknown_preset_is_bad_input() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn counts_are_one_csr_copy_unless_the_layer_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, _) = synth(dir.path(), "plain", "3", &[]);
+    let (layered, _) = synth(dir.path(), "layered", "3", &["--counts-layer"]);
+    let (dense, _) = synth(dir.path(), "dense", "3", &["--dense"]);
+    let plain_data = conceptlab_io::read_h5ad(&plain).unwrap();
+    let layered_data = conceptlab_io::read_h5ad(&layered).unwrap();
+    let dense_data = conceptlab_io::read_h5ad(&dense).unwrap();
+    let Matrix::Sparse(x) = &plain_data.x else {
+        panic!("X is not sparse")
+    };
+    assert_eq!(x.format, conceptlab_core::SparseFormat::Csr);
+    assert!(x.nnz() < x.shape.0 * x.shape.1, "zeros are stored");
+    assert!(
+        plain_data.layers.is_empty(),
+        "a counts layer nobody asked for"
+    );
+    assert_eq!(dense_f32(&plain_data.x), dense_f32(&dense_data.x));
+    assert!(matches!(dense_data.x, Matrix::Dense(_)));
+    let layer = &layered_data.layers["counts"];
+    assert!(matches!(layer, Matrix::Sparse(_)));
+    assert_eq!(dense_f32(layer), dense_f32(&plain_data.x));
+    // anndata (what scanpy reads with) opens the sparse file, when present.
+    let script = "import sys, anndata, scipy.sparse as sp\n\
+                  a = anndata.read_h5ad(sys.argv[1])\n\
+                  assert sp.issparse(a.X) and a.X.format == 'csr', type(a.X)\n\
+                  print(a.n_obs, a.n_vars, a.X.nnz)";
+    match Command::new("python3")
+        .args(["-c", script, plain.to_str().unwrap()])
+        .output()
+    {
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named") => {
+            eprintln!("anndata not installed; skipped the Python check")
+        }
+        Ok(o) => {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let out = String::from_utf8_lossy(&o.stdout);
+            assert_eq!(out.trim(), format!("1500 300 {}", x.nnz()));
+        }
+        Err(_) => eprintln!("no python3; skipped the Python check"),
+    }
+}

@@ -4,7 +4,7 @@
 //! the committed copy is used.
 
 use conceptlab_core::preprocess::{
-    ExprMatrix, HvgFlavor, LoessSurface, Pca, PcaSolver, TargetSum, curate_concepts,
+    ExprMatrix, HvgFlavor, LoessSurface, Pca, PcaOptions, PcaSolver, TargetSum, curate_concepts,
     highly_variable_genes, loess_fit, log1p, normalize_total, normalize_total_csr, to_dense_f32,
 };
 use conceptlab_core::{
@@ -316,6 +316,95 @@ fn pca_exact_solver_matches_sklearn() {
     let pca = Pca::fit(&log, k, 0).unwrap();
     assert_eq!(pca.solver, PcaSolver::Exact);
     check_pca(&pca, &log, want, "PCA (exact)");
+}
+
+/// The non-zeros of a dense array as CSR `f32`.
+fn csr_of(x: &Array2<f32>) -> SparseMatrix {
+    let (mut indptr, mut indices, mut data) = (vec![0u64], Vec::new(), Vec::new());
+    for row in x.rows() {
+        for (j, &v) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+            indices.push(j as u32);
+            data.push(v);
+        }
+        indptr.push(indices.len() as u64);
+    }
+    SparseMatrix::new(
+        SparseFormat::Csr,
+        x.dim(),
+        indptr,
+        indices,
+        NumVec::F32(data),
+    )
+    .unwrap()
+}
+
+/// Sparse scores equal the dense scores of the same PCA.
+fn check_sparse_scores(pca: &Pca, x: &Array2<f32>, sparse: &SparseMatrix, what: &str) {
+    let dense = pca.transform(x).unwrap();
+    let got = pca.transform_sparse(sparse).unwrap();
+    for ((i, j), w) in dense.indexed_iter() {
+        close(
+            f64::from(got[(i, j)]),
+            f64::from(*w),
+            1e-4,
+            1e-5,
+            &format!("{what} sparse score[{i},{j}]"),
+        );
+    }
+}
+
+#[test]
+fn pca_of_sparse_log_counts_matches_sklearn() {
+    let g = golden();
+    let log = log_normalized(&g);
+    let mut csr = counts_csr(&g);
+    normalize_total_csr(
+        &mut csr,
+        TargetSum::Value(g["target_sum"].as_f64().unwrap()),
+    )
+    .unwrap();
+    conceptlab_core::preprocess::log1p_csr(&mut csr).unwrap();
+    let want = &g["pca_log"];
+    let k = want["n_components"].as_u64().unwrap() as usize;
+    // Few cells and genes: the exact solver, on the centred Gram matrix when
+    // genes are fewer than cells and on a small dense copy otherwise.
+    let pca = Pca::fit_sparse(&csr, k, 0, &PcaOptions::default()).unwrap();
+    assert_eq!(pca.solver, PcaSolver::Exact);
+    check_pca(&pca, &log, want, "PCA (exact, CSR)");
+    check_sparse_scores(&pca, &log, &csr, "PCA (exact, CSR)");
+    // The same matrix stored CSC (the CSR of its transpose, relabelled).
+    let t = csr_of(&log.t().as_standard_layout().into_owned());
+    let csc = SparseMatrix::new(SparseFormat::Csc, log.dim(), t.indptr, t.indices, t.data).unwrap();
+    let again = Pca::fit_sparse(&csc, k, 0, &PcaOptions::default()).unwrap();
+    assert_eq!(again.components, pca.components);
+    check_sparse_scores(&pca, &log, &csc, "PCA (exact, CSC)");
+}
+
+#[test]
+fn pca_randomized_solver_with_implicit_centring_matches_sklearn() {
+    let g = golden();
+    let want = &g["pca_hashed"];
+    let field = |k: &str| want[k].as_f64().unwrap();
+    let x = hashed_matrix(
+        field("rows") as usize,
+        field("cols") as usize,
+        field("rank") as usize,
+        field("decay"),
+        field("noise"),
+    );
+    let csr = csr_of(&x);
+    let k = want["n_components"].as_u64().unwrap() as usize;
+    let pca = Pca::fit_sparse(&csr, k, 7, &PcaOptions::default()).unwrap();
+    assert!(
+        matches!(pca.solver, PcaSolver::Randomized { iterations, .. } if iterations >= 7),
+        "{:?}",
+        pca.solver
+    );
+    check_pca(&pca, &x, want, "PCA (randomized, CSR)");
+    check_sparse_scores(&pca, &x, &csr, "PCA (randomized, CSR)");
+    let dense = Pca::fit(&x, k, 7).unwrap();
+    let diff = (&dense.components - &pca.components).mapv(f32::abs);
+    assert!(diff.iter().all(|&d| d < 1e-4), "sparse vs dense components");
 }
 
 /// splitmix64 of (salt, row, col) → uniform [0, 1), as the Python script.

@@ -2,7 +2,8 @@
 //! workspace (and scanpy) expects.
 
 use conceptlab_core::{
-    Categorical, CellData, Column, DenseArray, Matrix, NumVec, UnsValue, Values,
+    Categorical, CellData, Column, DenseArray, Matrix, NumVec, SparseFormat, SparseMatrix,
+    UnsValue, Values,
 };
 use indexmap::IndexMap;
 
@@ -32,6 +33,105 @@ fn concept_names(data: &SynthDataset) -> Vec<String> {
 
 fn dense(shape: Vec<usize>, data: NumVec) -> Result<DenseArray, SynthError> {
     Ok(DenseArray::new(shape, data)?)
+}
+
+/// How a written data set stores its counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountStorage {
+    /// `X` as CSR (float32 counts; single-cell counts are mostly zeros)
+    /// instead of a dense array.
+    pub sparse: bool,
+    /// Also a `counts` layer (int32) holding the same counts.
+    pub counts_layer: bool,
+}
+
+impl CountStorage {
+    /// Dense `X` and a dense `counts` layer (what the library functions
+    /// [`to_cell_data`] and [`twins_cell_data`] build).
+    pub const DENSE_WITH_LAYER: CountStorage = CountStorage {
+        sparse: false,
+        counts_layer: true,
+    };
+}
+
+/// Cells per block when the counts are compressed (blocks are compressed in
+/// parallel and joined in order, so the bytes do not depend on threads).
+const SPARSE_BLOCK: usize = 1024;
+
+/// The non-zero counts of a row-major `rows × cols` buffer as CSR: float32
+/// values for `X` and, when `layer`, int32 values sharing the pattern.
+fn sparse_counts(
+    counts: &[u32],
+    rows: usize,
+    cols: usize,
+    layer: bool,
+) -> Result<(Matrix, Option<Matrix>), SynthError> {
+    use rayon::prelude::*;
+    let blocks: Vec<(Vec<u64>, Vec<u32>, Vec<u32>)> = counts
+        .par_chunks(SPARSE_BLOCK * cols.max(1))
+        .map(|block| {
+            let (mut lengths, mut indices, mut values) = (Vec::new(), Vec::new(), Vec::new());
+            for row in block.chunks(cols.max(1)) {
+                let before = indices.len();
+                for (j, &v) in row.iter().enumerate().filter(|(_, v)| **v != 0) {
+                    indices.push(j as u32);
+                    values.push(v);
+                }
+                lengths.push((indices.len() - before) as u64);
+            }
+            (lengths, indices, values)
+        })
+        .collect();
+    let nnz: usize = blocks.iter().map(|b| b.1.len()).sum();
+    let mut indptr = Vec::with_capacity(rows + 1);
+    indptr.push(0u64);
+    let (mut indices, mut values) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
+    for (lengths, idx, val) in blocks {
+        for l in lengths {
+            let last = indptr.last().copied().unwrap_or(0);
+            indptr.push(last + l);
+        }
+        indices.extend_from_slice(&idx);
+        values.extend_from_slice(&val);
+    }
+    let layer = if layer {
+        let ints = values
+            .iter()
+            .map(|&v| v.min(i32::MAX as u32) as i32)
+            .collect();
+        Some(Matrix::Sparse(SparseMatrix::new(
+            SparseFormat::Csr,
+            (rows, cols),
+            indptr.clone(),
+            indices.clone(),
+            NumVec::I32(ints),
+        )?))
+    } else {
+        None
+    };
+    let floats = values.into_iter().map(|v| v as f32).collect();
+    let x = SparseMatrix::new(
+        SparseFormat::Csr,
+        (rows, cols),
+        indptr,
+        indices,
+        NumVec::F32(floats),
+    )?;
+    Ok((Matrix::Sparse(x), layer))
+}
+
+/// `X` and the optional `counts` layer under `storage`.
+fn stored_counts(
+    counts: &[u32],
+    rows: usize,
+    cols: usize,
+    storage: CountStorage,
+) -> Result<(Matrix, Option<Matrix>), SynthError> {
+    if storage.sparse {
+        return sparse_counts(counts, rows, cols, storage.counts_layer);
+    }
+    let (x, layer) = count_matrices(counts, rows, cols)?;
+    Ok((x, storage.counts_layer.then_some(layer)))
 }
 
 /// Counts as `X` (float32, as anndata tools expect) plus an int32 `counts` layer.
@@ -134,10 +234,21 @@ pub fn to_cell_data(
     data: &SynthDataset,
     interventions: &[Intervention],
 ) -> Result<CellData, SynthError> {
+    to_cell_data_as(data, interventions, CountStorage::DENSE_WITH_LAYER)
+}
+
+/// [`to_cell_data`] with the counts stored as `storage` says.
+pub fn to_cell_data_as(
+    data: &SynthDataset,
+    interventions: &[Intervention],
+    storage: CountStorage,
+) -> Result<CellData, SynthError> {
     let (n, f) = (data.n_obs(), data.n_vars());
-    let (x, counts) = count_matrices(&data.counts, n, f)?;
+    let (x, counts) = stored_counts(&data.counts, n, f, storage)?;
     let mut out = CellData::new(x, (0..n).map(obs_name).collect(), var_names(f))?;
-    out.layers.insert("counts".into(), counts);
+    if let Some(counts) = counts {
+        out.layers.insert("counts".into(), counts);
+    }
     let cells: Vec<usize> = (0..n).collect();
     annotate(&mut out, data, &cells, &data.concepts)?;
     for (k, iv) in interventions.iter().enumerate() {
@@ -177,6 +288,15 @@ pub fn twins_cell_data(
     data: &SynthDataset,
     interventions: &[Intervention],
 ) -> Result<CellData, SynthError> {
+    twins_cell_data_as(data, interventions, CountStorage::DENSE_WITH_LAYER)
+}
+
+/// [`twins_cell_data`] with the counts stored as `storage` says.
+pub fn twins_cell_data_as(
+    data: &SynthDataset,
+    interventions: &[Intervention],
+    storage: CountStorage,
+) -> Result<CellData, SynthError> {
     let (f, c) = (data.n_vars(), data.n_concepts());
     let mut cells = Vec::new();
     let mut names = Vec::new();
@@ -194,9 +314,11 @@ pub fn twins_cell_data(
         }
         counts.extend_from_slice(&iv.twins);
     }
-    let (x, layer) = count_matrices(&counts, cells.len(), f)?;
+    let (x, layer) = stored_counts(&counts, cells.len(), f, storage)?;
     let mut out = CellData::new(x, names, var_names(f))?;
-    out.layers.insert("counts".into(), layer);
+    if let Some(layer) = layer {
+        out.layers.insert("counts".into(), layer);
+    }
     annotate(&mut out, data, &cells, &concepts)?;
     out.obs.insert(
         "intervention",
@@ -346,4 +468,45 @@ fn provenance(data: &SynthDataset) -> Result<UnsValue, SynthError> {
         out.insert("mediation".to_owned(), mediation_truth(m)?);
     }
     Ok(UnsValue::Mapping(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_counts_are_the_dense_ones_on_any_thread_count() {
+        // More rows than one block, a few empty rows, zeros everywhere else.
+        let (rows, cols) = (2 * SPARSE_BLOCK + 37, 9);
+        let counts: Vec<u32> = (0..rows * cols)
+            .map(|k| {
+                if k % 4 == 0 && k / cols % 50 != 3 {
+                    (k % 13) as u32
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| sparse_counts(&counts, rows, cols, true).unwrap())
+        };
+        let (x, layer) = on(1);
+        assert_eq!((x.clone(), layer.clone()), on(4));
+        let (dense_x, dense_layer) = count_matrices(&counts, rows, cols).unwrap();
+        let (Matrix::Sparse(sx), Some(Matrix::Sparse(sl)), Matrix::Dense(dx), Matrix::Dense(dl)) =
+            (&x, &layer, &dense_x, &dense_layer)
+        else {
+            panic!("expected sparse X and layer from sparse_counts");
+        };
+        assert_eq!(sx.format, SparseFormat::Csr);
+        assert_eq!(sx.to_dense(), *dx);
+        assert_eq!(sl.to_dense(), *dl);
+        assert!(sx.nnz() < rows * cols / 3);
+        let (_, none) = sparse_counts(&counts, rows, cols, false).unwrap();
+        assert!(none.is_none());
+    }
 }

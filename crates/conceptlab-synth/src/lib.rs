@@ -25,7 +25,10 @@ mod generate;
 mod params;
 mod split;
 
-pub use cells::{obs_name, pathway_name, to_cell_data, twins_cell_data};
+pub use cells::{
+    CountStorage, obs_name, pathway_name, to_cell_data, to_cell_data_as, twins_cell_data,
+    twins_cell_data_as,
+};
 pub use config::{BenchmarkConfig, MediationConfig, SynthConfig};
 pub use corrupt::{Amount, ConceptTable, Corruption, corrupt};
 pub use error::SynthError;

@@ -1,7 +1,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use conceptlab_synth::{SynthConfig, benchmark_split, generate, to_cell_data, twins_cell_data};
+use conceptlab_synth::{
+    CountStorage, SynthConfig, benchmark_split, generate, to_cell_data_as, twins_cell_data_as,
+};
 
 use crate::cli::SynthArgs;
 use crate::commands::outputs::{claim_file, distinct};
@@ -70,13 +72,21 @@ pub fn run(args: &SynthArgs, settings: &Settings) -> Result<()> {
         );
     }
     let options = settings.io.write_options();
+    let storage = CountStorage {
+        sparse: !args.dense,
+        counts_layer: args.counts_layer,
+    };
     conceptlab_io::write_h5ad(
-        &to_cell_data(&data, &interventions)?,
+        &to_cell_data_as(&data, &interventions, storage)?,
         &args.output,
         &options,
     )?;
     if let Some(path) = &args.counterfactuals {
-        conceptlab_io::write_h5ad(&twins_cell_data(&data, &interventions)?, path, &options)?;
+        conceptlab_io::write_h5ad(
+            &twins_cell_data_as(&data, &interventions, storage)?,
+            path,
+            &options,
+        )?;
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ mod obs_view;
 mod pca;
 mod select;
 mod seurat_v3;
+mod sparse_ops;
 mod split;
 mod standardize;
 mod subspace;
@@ -49,8 +50,8 @@ pub use gene_sets::{GeneSets, SetScore, SetScores, SkippedSet, score_gene_sets};
 pub use hvg::{HvgFlavor, HvgResult, highly_variable_genes};
 pub use loess::{LoessSurface, loess_fit};
 pub use normalize::{
-    TargetSum, log1p, log1p_csr, normalize_total, normalize_total_csr, normalize_total_matrix,
-    size_factors_for,
+    TargetSum, library_target, log1p, log1p_csr, normalize_total, normalize_total_csr,
+    normalize_total_matrix, size_factors_for,
 };
 pub use pca::{EXACT_LIMIT, Pca, PcaOptions, PcaSolver};
 pub use select::select_rows;

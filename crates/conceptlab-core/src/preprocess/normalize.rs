@@ -102,7 +102,26 @@ fn row_total(row: &[f32]) -> f32 {
 /// normalisation up to float rounding.
 pub fn size_factors_for(x: &Matrix, target: f64) -> Result<Vec<f32>> {
     let s = resolve_target(&[], TargetSum::Value(target), true)?;
-    let totals: Vec<f32> = match x {
+    Ok(size_factors(&matrix_totals(x)?, s))
+}
+
+/// The library size [`normalize_total_matrix`] scales `x` to under
+/// `target`, computed from the row totals alone (no normalised copy is
+/// made): the median over cells with a positive total for dense input, over
+/// all cells for sparse input, as there.
+pub fn library_target(x: &Matrix, target: TargetSum) -> Result<f64> {
+    let positive_only = matches!(x, Matrix::Dense(_));
+    Ok(f64::from(resolve_target(
+        &matrix_totals(x)?,
+        target,
+        positive_only,
+    )?))
+}
+
+/// Row totals as the normalisation computes them: `f32` values summed in
+/// `f64`, CSC summed in CSR order.
+fn matrix_totals(x: &Matrix) -> Result<Vec<f32>> {
+    Ok(match x {
         Matrix::Dense(_) => to_dense_f32(x)?
             .rows()
             .into_iter()
@@ -119,14 +138,19 @@ pub fn size_factors_for(x: &Matrix, target: f64) -> Result<Vec<f32>> {
                 converted = to_csr_f32(sp)?;
                 &converted
             };
-            let data = csr.data.to_f32();
-            csr.indptr
-                .windows(2)
-                .map(|w| row_total(&data[w[0] as usize..w[1] as usize]))
-                .collect()
+            match &csr.data {
+                NumVec::F32(data) => row_totals(&csr.indptr, data),
+                other => row_totals(&csr.indptr, &other.to_f32()),
+            }
         }
-    };
-    Ok(size_factors(&totals, s))
+    })
+}
+
+fn row_totals(indptr: &[u64], data: &[f32]) -> Vec<f32> {
+    indptr
+        .windows(2)
+        .map(|w| row_total(&data[w[0] as usize..w[1] as usize]))
+        .collect()
 }
 
 /// Scales every row of a dense matrix to `target` total in place and returns

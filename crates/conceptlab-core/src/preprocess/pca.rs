@@ -17,9 +17,14 @@
 use ndarray::{Array1, Array2, ArrayBase, Axis, Data, Ix2};
 use serde::{Deserialize, Serialize};
 
-use super::subspace::{Iterations, exact_svd, par_dot, randomized_svd};
+use super::dense::to_csr_f32;
+use super::sparse_ops::Csr;
+use super::subspace::{
+    Centred, Iterations, SparseCentred, Svd, exact_from_gram, exact_svd, par_dot, randomized_svd,
+};
 use super::{Result, invalid};
 use crate::random::{standard_normal, stream_rng};
+use crate::{DType, SparseFormat, SparseMatrix};
 
 /// Largest smaller-side dimension solved exactly.
 pub const EXACT_LIMIT: usize = 512;
@@ -141,18 +146,101 @@ impl Pca {
         let (svd, solver) = if smaller <= EXACT_LIMIT || sketch >= smaller {
             (exact_svd(&xc, k)?, PcaSolver::Exact)
         } else {
-            let stop = Iterations {
-                min: options.iterations,
-                max: options.max_iterations,
-                tolerance: options.tolerance,
-            };
-            let svd = randomized_svd(&xc, k, sketch, seed, stop)?;
-            let solver = PcaSolver::Randomized {
-                iterations: svd.iterations,
-                residual: svd.residual,
-            };
-            (svd, solver)
+            randomized(&xc, k, sketch, seed, options)?
         };
+        Ok(Self::assemble(
+            svd,
+            solver,
+            mean,
+            total_variance,
+            n,
+            n_components,
+            seed,
+        ))
+    }
+
+    /// [`Pca::fit_with`] on a sparse matrix (CSR or CSC, any numeric type;
+    /// converted to CSR `f32` first unless it is already), without ever
+    /// forming the centred (dense) matrix: the randomized solver multiplies
+    /// with `X − 1μᵀ` implicitly. The exact solver runs on the `g × g`
+    /// centred Gram matrix when there are at most [`EXACT_LIMIT`] features,
+    /// and densifies only when there are at most that many cells. Agrees
+    /// with [`Pca::fit_with`] on the densified matrix to float rounding (the
+    /// same sketch, the same iterations, sums in another order).
+    pub fn fit_sparse(
+        x: &SparseMatrix,
+        n_components: usize,
+        seed: u64,
+        options: &PcaOptions,
+    ) -> Result<Self> {
+        let converted;
+        let x = if x.format == SparseFormat::Csr && x.data.dtype() == DType::F32 {
+            x
+        } else {
+            converted = to_csr_f32(x)?;
+            &converted
+        };
+        let csr = Csr::new(x)?;
+        let (n, g) = (csr.rows, csr.cols);
+        if n < 2 || g < 2 {
+            return Err(invalid(
+                "PCA",
+                format!("needs at least 2 cells and 2 features, got {n} x {g}"),
+            ));
+        }
+        if n_components == 0 {
+            return Err(invalid("PCA", "n_components must be at least 1"));
+        }
+        if csr.data.iter().any(|v| !v.is_finite()) {
+            return Err(first_non_finite_sparse(&csr));
+        }
+        let k = n_components.min(g - 1).min(n - 1);
+        let sums = csr.column_sums();
+        let mean: Vec<f32> = sums.iter().map(|s| (s / n as f64) as f32).collect();
+        // Σ(x − m)² = Σx² − 2 Σ m s + n Σ m², with m the f32 mean used for
+        // centring, so the ratio matches the dense path's.
+        let cross: f64 = sums.iter().zip(&mean).map(|(s, &m)| s * f64::from(m)).sum();
+        let msq: f64 = mean.iter().map(|&m| f64::from(m) * f64::from(m)).sum();
+        let total_variance =
+            (csr.sum_of_squares() - 2.0 * cross + n as f64 * msq).max(0.0) / (n - 1) as f64;
+        let smaller = n.min(g);
+        let sketch = (k + options.oversamples.max(k / 2)).min(smaller);
+        let (svd, solver) = if smaller <= EXACT_LIMIT || sketch >= smaller {
+            let svd = if g <= n {
+                exact_from_gram(&csr.centred_gram(&mean), k)?
+            } else {
+                exact_svd(&csr.centred_dense(&mean), k)?
+            };
+            (svd, PcaSolver::Exact)
+        } else {
+            let centred = SparseCentred {
+                x: csr,
+                mean: &mean,
+            };
+            randomized(&centred, k, sketch, seed, options)?
+        };
+        Ok(Self::assemble(
+            svd,
+            solver,
+            Array1::from(mean),
+            total_variance,
+            n,
+            n_components,
+            seed,
+        ))
+    }
+
+    /// Sign convention, completion and variances of a solved SVD.
+    fn assemble(
+        svd: Svd,
+        solver: PcaSolver,
+        mean: Array1<f32>,
+        total_variance: f64,
+        n: usize,
+        n_components: usize,
+        seed: u64,
+    ) -> Self {
+        let k = svd.sigma.len();
         let mut vt = svd.vt;
         complete_orthonormal(&mut vt, &svd.sigma, seed);
         flip_signs(&mut vt);
@@ -163,7 +251,7 @@ impl Pca {
         } else {
             Array1::zeros(k)
         };
-        Ok(Pca {
+        Pca {
             n_components: k,
             requested_components: n_components,
             mean,
@@ -171,7 +259,7 @@ impl Pca {
             explained_variance,
             explained_variance_ratio,
             solver,
-        })
+        }
     }
 
     /// Number of features the PCA was fitted on.
@@ -196,6 +284,36 @@ impl Pca {
         Ok(par_dot(xc.view(), self.components.t()))
     }
 
+    /// Scores of sparse cells (CSR or CSC, any numeric type), computed as
+    /// `X Wᵀ − μᵀWᵀ` without densifying `X`; equal to [`Pca::transform`] of
+    /// the densified matrix up to float rounding.
+    pub fn transform_sparse(&self, x: &SparseMatrix) -> Result<Array2<f32>> {
+        if x.shape.1 != self.n_features() {
+            return Err(invalid(
+                "PCA transform",
+                format!(
+                    "input has {} features, the PCA was fitted on {}",
+                    x.shape.1,
+                    self.n_features()
+                ),
+            ));
+        }
+        let converted;
+        let x = if x.format == SparseFormat::Csr && x.data.dtype() == DType::F32 {
+            x
+        } else {
+            converted = to_csr_f32(x)?;
+            &converted
+        };
+        let csr = Csr::new(x)?;
+        let wt = self.components.t().as_standard_layout().into_owned();
+        let mean = self
+            .mean
+            .as_slice()
+            .map_or_else(|| self.mean.to_vec(), <[f32]>::to_vec);
+        Ok(csr.centred_dot(&mean, wt.view()))
+    }
+
     /// Reconstruction `z W + mean`, `cells × features`.
     pub fn inverse_transform<S: Data<Elem = f32>>(
         &self,
@@ -215,6 +333,45 @@ impl Pca {
         out += &self.mean.view().insert_axis(Axis(0));
         Ok(out)
     }
+}
+
+/// The randomized solver under `options`.
+fn randomized(
+    xc: &impl Centred,
+    k: usize,
+    sketch: usize,
+    seed: u64,
+    options: &PcaOptions,
+) -> Result<(Svd, PcaSolver)> {
+    let stop = Iterations {
+        min: options.iterations,
+        max: options.max_iterations,
+        tolerance: options.tolerance,
+    };
+    let svd = randomized_svd(xc, k, sketch, seed, stop)?;
+    let solver = PcaSolver::Randomized {
+        iterations: svd.iterations,
+        residual: svd.residual,
+    };
+    Ok((svd, solver))
+}
+
+/// The first non-finite stored value of a CSR matrix as an error.
+fn first_non_finite_sparse(x: &Csr<'_>) -> crate::CoreError {
+    for r in 0..x.rows {
+        let (a, b) = (x.indptr[r] as usize, x.indptr[r + 1] as usize);
+        for k in a..b {
+            if !x.data[k].is_finite() {
+                return crate::CoreError::NonFinite {
+                    what: "PCA input".into(),
+                    row: r,
+                    col: x.indices[k] as usize,
+                    value: f64::from(x.data[k]),
+                };
+            }
+        }
+    }
+    invalid("PCA", "internal: no non-finite value found")
 }
 
 /// Replaces the rows of `vt` whose singular value is 0 (data of lower rank
@@ -255,5 +412,82 @@ fn flip_signs(vt: &mut Array2<f64>) {
         if row[best] < 0.0 {
             row.mapv_inplace(|v| -v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NumVec;
+
+    /// A 10 %-dense count-like matrix of rank-ish structure, large enough
+    /// for the randomized solver, as CSR and densified.
+    fn sparse_fixture(rows: usize, cols: usize) -> (SparseMatrix, Array2<f32>) {
+        let mut rng = stream_rng(11, 0);
+        let mut dense = Array2::<f32>::zeros((rows, cols));
+        let (mut indptr, mut indices, mut data) = (vec![0u64], Vec::new(), Vec::new());
+        for r in 0..rows {
+            let group = r % 3;
+            for c in 0..cols {
+                let u = standard_normal(&mut rng);
+                if u > 1.28 {
+                    let v = (1.0 + u * (1 + (c + group) % 4) as f64).round() as f32;
+                    dense[(r, c)] = v;
+                    indices.push(c as u32);
+                    data.push(v);
+                }
+            }
+            indptr.push(indices.len() as u64);
+        }
+        let sp = SparseMatrix::new(
+            SparseFormat::Csr,
+            (rows, cols),
+            indptr,
+            indices,
+            NumVec::F32(data),
+        )
+        .unwrap();
+        (sp, dense)
+    }
+
+    #[test]
+    fn sparse_randomized_pca_is_the_dense_one_on_any_thread_count() {
+        let (sp, dense) = sparse_fixture(700, 600);
+        let options = PcaOptions::default();
+        let fit_on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| Pca::fit_sparse(&sp, 8, 3, &options).unwrap())
+        };
+        let one = fit_on(1);
+        assert!(matches!(one.solver, PcaSolver::Randomized { .. }));
+        assert_eq!(one, fit_on(3), "bits differ between 1 and 3 threads");
+        let reference = Pca::fit_with(&dense, 8, 3, &options).unwrap();
+        assert_eq!(one.mean, reference.mean, "means are summed identically");
+        for (a, b) in one
+            .explained_variance
+            .iter()
+            .zip(&reference.explained_variance)
+        {
+            assert!((a - b).abs() <= 1e-4 * b, "variance {a} vs {b}");
+        }
+        let r1 = one.explained_variance_ratio.sum();
+        let r2 = reference.explained_variance_ratio.sum();
+        assert!((r1 - r2).abs() < 1e-5, "ratio {r1} vs {r2}");
+        // Leading components (well separated) agree to float tolerance.
+        for i in 0..3 {
+            let d = (&one.components.row(i) - &reference.components.row(i))
+                .mapv(f32::abs)
+                .fold(0.0f32, |a, &b| a.max(b));
+            assert!(d < 1e-3, "component {i} differs by {d}");
+        }
+        let scores = one.transform_sparse(&sp).unwrap();
+        let want = one.transform(&dense).unwrap();
+        let worst = (&scores - &want)
+            .mapv(f32::abs)
+            .fold(0.0f32, |a, &b| a.max(b));
+        assert!(worst < 1e-3, "sparse scores differ by {worst}");
     }
 }

@@ -17,6 +17,7 @@ use ndarray::parallel::prelude::*;
 use ndarray::{Array2, ArrayView2, Axis, LinalgScalar, s};
 
 use super::eigen::symmetric_eigen;
+use super::sparse_ops::Csr;
 use super::{Result, invalid};
 use crate::random::{standard_normal, stream_rng};
 
@@ -182,6 +183,64 @@ pub(super) fn exact_svd(xc: &Array2<f32>, k: usize) -> Result<Svd> {
     }
 }
 
+/// A centred `n × g` matrix as the randomized solver uses it: its two
+/// products with tall `f32` blocks. Dense data are centred in memory; sparse
+/// data centre implicitly ([`super::sparse_ops`]).
+pub(super) trait Centred: Sync {
+    /// `(n, g)`.
+    fn dim(&self) -> (usize, usize);
+    /// `Xc · b` for `b` of `g × l`.
+    fn dot(&self, b: ArrayView2<'_, f32>) -> Array2<f32>;
+    /// `Xcᵀ · q` for `q` of `n × l`.
+    fn t_dot(&self, q: ArrayView2<'_, f32>) -> Array2<f32>;
+}
+
+impl Centred for Array2<f32> {
+    fn dim(&self) -> (usize, usize) {
+        Array2::dim(self)
+    }
+    fn dot(&self, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        par_dot(self.view(), b)
+    }
+    fn t_dot(&self, q: ArrayView2<'_, f32>) -> Array2<f32> {
+        par_t_dot(self.view(), q)
+    }
+}
+
+/// A CSR matrix minus its column means, never formed.
+pub(super) struct SparseCentred<'a> {
+    pub x: Csr<'a>,
+    pub mean: &'a [f32],
+}
+
+impl Centred for SparseCentred<'_> {
+    fn dim(&self) -> (usize, usize) {
+        (self.x.rows, self.x.cols)
+    }
+    fn dot(&self, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        self.x.centred_dot(self.mean, b)
+    }
+    fn t_dot(&self, q: ArrayView2<'_, f32>) -> Array2<f32> {
+        self.x.centred_t_dot(self.mean, q)
+    }
+}
+
+/// Exact top-`k` right singular vectors of a centred matrix from its
+/// `g × g` Gram matrix (`g` at most a few hundred).
+pub(super) fn exact_from_gram(gram: &Array2<f64>, k: usize) -> Result<Svd> {
+    let g = gram.nrows();
+    let flat: Vec<f64> = gram.iter().copied().collect();
+    let (values, vectors) = symmetric_eigen(&flat, g)?;
+    let vt = Array2::from_shape_fn((k, g), |(i, j)| vectors[i * g + j]);
+    let sigma = values[..k].iter().map(|v| v.max(0.0).sqrt()).collect();
+    Ok(Svd {
+        vt,
+        sigma,
+        iterations: 0,
+        residual: None,
+    })
+}
+
 /// When the randomized solver stops.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Iterations {
@@ -200,7 +259,7 @@ pub(super) struct Iterations {
 /// skips the second), like scikit-learn's `randomized_svd` with `n_iter`
 /// iterations, plus a Rayleigh–Ritz step that measures convergence.
 pub(super) fn randomized_svd(
-    xc: &Array2<f32>,
+    xc: &impl Centred,
     k: usize,
     l: usize,
     seed: u64,
@@ -215,14 +274,14 @@ pub(super) fn randomized_svd(
     }
     let mut rng = stream_rng(seed, 0);
     let omega = Array2::from_shape_simple_fn((g, l), || standard_normal(&mut rng) as f32);
-    let mut q = orthonormalize(to_f64(&par_dot(xc.view(), omega.view())))?;
+    let mut q = orthonormalize(to_f64(&xc.dot(omega.view())))?;
     let max = stop.max.max(stop.min).max(1);
     let mut residual: Option<f64> = None;
     let mut iterations = 0;
     loop {
         iterations += 1;
         // Z = Xᵀ Q spans the row-space estimate; B = Zᵀ = Qᵀ X.
-        let z = to_f64(&par_t_dot(xc.view(), q.mapv(|v| v as f32).view()));
+        let z = to_f64(&xc.t_dot(q.mapv(|v| v as f32).view()));
         let bbt = z.t().dot(&z);
         let m = bbt.nrows();
         let flat: Vec<f64> = bbt.iter().copied().collect();
@@ -264,7 +323,7 @@ pub(super) fn randomized_svd(
                 residual,
             });
         }
-        let y = to_f64(&par_dot(xc.view(), v.mapv(|t| t as f32).view()));
+        let y = to_f64(&xc.dot(v.mapv(|t| t as f32).view()));
         // How far X v_j leaves the current range, X v_j − σ_j Q w_j: needed
         // from the iteration before the first that may stop on it.
         if iterations + 1 >= stop.min {
