@@ -13,6 +13,7 @@ use super::data_error;
 use super::outputs::claim_file;
 use crate::cli::{EditArgs, EditGenerator, FlowModeArg, ResidualArg};
 use crate::exit::user_error;
+use crate::progress::WorkProgress;
 use crate::settings::Settings;
 
 /// `column=value` pairs from repeated and comma-separated arguments. A
@@ -139,7 +140,10 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
     let plan = edit::plan(&loaded.meta, &spec)
         .map_err(|e| user_error!("{}: {e}", args.model.display()))?;
     let data = read_h5ad(&args.data)?;
+    let mut progress = WorkProgress::new(&settings.progress, "edit", data.n_obs(), "cells");
     let edited = edit::edit(&loaded, &data, &plan).map_err(data_error(&args.data))?;
+    progress.advance(data.n_obs());
+    progress.finish();
     for warning in &edited.warnings {
         tracing::warn!("{}: {warning}", args.data.display());
     }

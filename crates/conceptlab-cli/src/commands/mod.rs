@@ -42,6 +42,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Some(threads) = cli.global.threads {
         settings.threads = threads;
     }
+    if let Some(mode) = cli.global.progress {
+        settings.progress.mode = mode;
+    }
     settings
         .validate()
         .map_err(|e| crate::exit::user_error!("{e:#}"))?;
