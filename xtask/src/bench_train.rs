@@ -44,10 +44,24 @@ pub struct Args {
         default_value = "real,synthetic,flow,flow-edit"
     )]
     configs: Vec<String>,
+    /// Thread policies to compare: `current` (conceptlab_nn::parallel's
+    /// thresholds) and `split-all` (gemm's default threshold and row-wise
+    /// ops split down to single rows: the behaviour before the thresholds).
+    #[arg(long, value_delimiter = ',', default_value = "current")]
+    policies: Vec<String>,
+    /// Measurements per (configuration, threads, policy); the median is kept.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+    /// Results file, from the workspace root.
+    #[arg(long, default_value = "results/bench-train.json")]
+    out: String,
 }
 
 #[derive(clap::Args)]
 pub struct RunArgs {
+    /// `current` or `split-all` (see `bench-train --policies`).
+    #[arg(long, default_value = "current")]
+    policy: String,
     #[arg(long)]
     config: String,
     #[arg(long)]
@@ -193,6 +207,15 @@ pub fn run_one(args: &RunArgs) -> Result<()> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build_global()?;
+    conceptlab_nn::parallel::configure();
+    match args.policy.as_str() {
+        "current" => {}
+        "split-all" => {
+            conceptlab_nn::parallel::set_min_parallel_product(48 * 48 * 256);
+            conceptlab_nn::parallel::set_min_elements_per_task(1);
+        }
+        other => anyhow::bail!("unknown policy {other} (current, split-all)"),
+    }
     if args.config.starts_with("flow") {
         return run_flow(args);
     }
@@ -235,21 +258,41 @@ pub fn run(args: &Args) -> Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut rows = Vec::new();
     for config in args.configs.iter().map(String::as_str) {
-        for threads in [1, 2] {
-            let ours = run_json(
-                Command::new(&exe)
-                    // candle sizes its own element-wise worker pool from these.
-                    .env("RAYON_NUM_THREADS", threads.to_string())
-                    .env("CANDLE_NUM_THREADS", threads.to_string())
-                    .args(["bench-train-run", "--config", config])
-                    .args(["--threads", &threads.to_string()])
-                    .args([
-                        "--steps",
-                        &args.steps.to_string(),
-                        "--warmup",
-                        &args.warmup.to_string(),
-                    ]),
-            )?;
+        for (threads, policy) in [1, 2]
+            .into_iter()
+            .flat_map(|t| args.policies.iter().map(move |p| (t, p.as_str())))
+        {
+            let mut measured = Vec::new();
+            for _ in 0..args.repeats.max(1) {
+                measured.push(run_json(
+                    Command::new(&exe)
+                        // candle sizes its own element-wise worker pool from these.
+                        .env("RAYON_NUM_THREADS", threads.to_string())
+                        .env("CANDLE_NUM_THREADS", threads.to_string())
+                        .args(["bench-train-run", "--config", config])
+                        .args(["--threads", &threads.to_string()])
+                        .args(["--policy", policy])
+                        .args([
+                            "--steps",
+                            &args.steps.to_string(),
+                            "--warmup",
+                            &args.warmup.to_string(),
+                        ]),
+                )?);
+            }
+            let all: Vec<f64> = measured
+                .iter()
+                .filter_map(|m| m["cells_per_s"].as_f64())
+                .collect();
+            measured.sort_by(|a, b| {
+                a["cells_per_s"]
+                    .as_f64()
+                    .partial_cmp(&b["cells_per_s"].as_f64())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let mut ours = measured[measured.len() / 2].clone();
+            ours["policy"] = json!(policy);
+            ours["cells_per_s_all"] = json!(all);
             let torch = if args.python == "none" {
                 serde_json::Value::Null
             } else {
@@ -285,15 +328,15 @@ pub fn run(args: &Args) -> Result<()> {
             let a = ours["cells_per_s"].as_f64().unwrap_or(f64::NAN);
             let b = torch["cells_per_s"].as_f64().unwrap_or(f64::NAN);
             println!(
-                "{config:<10} {threads} thread(s): conceptlab {a:>8.0} cells/s   PyTorch {b:>8.0} cells/s   ratio {:.2}",
+                "{config:<10} {threads} thread(s) {policy:<9}: conceptlab {a:>8.0} cells/s   PyTorch {b:>8.0} cells/s   ratio {:.2}",
                 a / b
             );
             rows.push(
-                json!({"config": config, "threads": threads, "conceptlab": ours, "pytorch": torch}),
+                json!({"config": config, "threads": threads, "policy": policy, "conceptlab": ours, "pytorch": torch}),
             );
         }
     }
-    let out = root.join("results/bench-train.json");
+    let out = root.join(&args.out);
     // Keep earlier rows of configurations not measured now.
     if let Ok(previous) = std::fs::read_to_string(&out) {
         let previous: serde_json::Value = serde_json::from_str(&previous)?;
@@ -312,7 +355,9 @@ pub fn run(args: &Args) -> Result<()> {
     std::fs::write(
         &out,
         serde_json::to_string_pretty(
-            &json!({"steps": args.steps, "warmup": args.warmup, "runs": rows}),
+            &json!({"steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
+                    "load_avg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+                    "runs": rows}),
         )?,
     )?;
     println!("wrote {}", out.display());

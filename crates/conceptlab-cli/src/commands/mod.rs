@@ -83,6 +83,8 @@ pub fn data_error(
 /// RAYON_NUM_THREADS at every product instead of using the pool, so the
 /// variable is set too.
 fn configure_threads(settings: &Settings) -> Result<()> {
+    // Small products and rows run on one thread (see conceptlab_nn::parallel).
+    conceptlab_nn::parallel::configure();
     if settings.threads > 0 {
         // SAFETY: called once from `run` before any thread of ours exists
         // (the pool is built just below), so nothing reads the environment
