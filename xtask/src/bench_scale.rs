@@ -206,12 +206,9 @@ fn one_size(args: &Args, cli: &Path, dir: &Path, cells: usize) -> Result<Value> 
     let scanpy = if args.python == "none" {
         Value::Null
     } else {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../scripts/python/bench_scale_scanpy.py");
-        let m = step(
-            "scanpy",
-            Command::new(&args.python).arg(script).arg(&data),
-        )?;
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python/bench_scale_scanpy.py");
+        let m = step("scanpy", Command::new(&args.python).arg(script).arg(&data))?;
         let line = m
             .stdout
             .lines()

@@ -102,7 +102,10 @@ pub fn run_measured(cmd: &mut Command) -> Result<Measured> {
     };
     let seconds = started.elapsed().as_secs_f64();
     if reaped != pid {
-        bail!("waiting for {cmd:?} failed: {}", std::io::Error::last_os_error());
+        bail!(
+            "waiting for {cmd:?} failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
     let success = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let read = |p: &std::path::Path| {

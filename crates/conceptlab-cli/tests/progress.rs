@@ -26,11 +26,12 @@ const SMALL: [&str; 14] = [
 ];
 
 fn fit(out: &Path, extra: &[&str]) -> String {
+    let data = pbmc();
     let mut args: Vec<&str> = SMALL.to_vec();
     args.extend(extra);
     args.extend([
         "fit",
-        p(&pbmc()),
+        p(&data),
         "--concepts",
         "phase",
         "--generator",
