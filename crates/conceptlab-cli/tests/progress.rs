@@ -55,12 +55,12 @@ fn epoch_lines<'a>(err: &'a str, label: &str) -> Vec<&'a str> {
 fn piped_fit_logs_epochs_with_their_fields() {
     let dir = tempfile::tempdir().unwrap();
     let err = fit(&dir.path().join("model"), &[]);
-    let lines = epoch_lines(&err, "scCBGM");
+    let lines = epoch_lines(&err, "sccbgm");
     assert!(
         (1..=2).contains(&lines.len()),
         "expected the first and last epoch: {err}"
     );
-    assert!(lines[0].contains("scCBGM epoch 1/4: loss "), "{err}");
+    assert!(lines[0].contains("sccbgm epoch 1/4: loss "), "{err}");
     let last = lines.last().unwrap();
     assert!(last.contains("epoch 4/4"), "{err}");
     for field in [", val ", ", lr ", " cells/s, eta "] {
@@ -94,9 +94,9 @@ fn interval_and_none_are_obeyed() {
         &dir.path().join("every"),
         &["--override", "progress.log_interval_s=0.000001"],
     );
-    assert_eq!(epoch_lines(&every, "scCBGM").len(), 4, "{every}");
+    assert_eq!(epoch_lines(&every, "sccbgm").len(), 4, "{every}");
     let none = fit(&dir.path().join("none"), &["--progress", "none"]);
-    assert!(epoch_lines(&none, "scCBGM").is_empty(), "{none}");
+    assert!(epoch_lines(&none, "sccbgm").is_empty(), "{none}");
     assert!(epoch_lines(&none, "CBM-FM").is_empty(), "{none}");
     assert!(!none.contains("fit: PCA"), "{none}");
     let weights =
