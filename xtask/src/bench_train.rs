@@ -62,12 +62,23 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     batches: Vec<usize>,
     /// Results file, relative to the repository root.
+    /// Thread policies to compare: `current` (conceptlab_nn::parallel's
+    /// thresholds) and `split-all` (gemm's default threshold and row-wise
+    /// ops split down to single rows: the behaviour before the thresholds).
+    #[arg(long, value_delimiter = ',', default_value = "current")]
+    policies: Vec<String>,
+    /// Measurements per (configuration, threads, policy); the median is kept.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
     #[arg(long, default_value = "results/bench-train.json")]
     out: String,
 }
 
 #[derive(clap::Args)]
 pub struct RunArgs {
+    /// `current` or `split-all` (see `bench-train --policies`).
+    #[arg(long, default_value = "current")]
+    policy: String,
     #[arg(long)]
     config: String,
     #[arg(long)]
@@ -226,6 +237,15 @@ pub fn run_one(args: &RunArgs) -> Result<()> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build_global()?;
+    conceptlab_nn::parallel::configure();
+    match args.policy.as_str() {
+        "current" => {}
+        "split-all" => {
+            conceptlab_nn::parallel::set_min_parallel_product(48 * 48 * 256);
+            conceptlab_nn::parallel::set_min_elements_per_task(1);
+        }
+        other => anyhow::bail!("unknown policy {other} (current, split-all)"),
+    }
     if args.config.starts_with("flow") {
         return run_flow(args);
     }
@@ -294,23 +314,45 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     for (config, batch) in plan {
-        for &threads in &args.threads {
-            let ours = run_json(
-                Command::new(&exe)
-                    // candle sizes its own element-wise worker pool from these.
-                    .env("RAYON_NUM_THREADS", threads.to_string())
-                    .env("CANDLE_NUM_THREADS", threads.to_string())
-                    .args(["bench-train-run", "--config", config])
-                    .args(["--threads", &threads.to_string()])
-                    .args(["--device", &device.to_string()])
-                    .args(["--batch", &batch.to_string()])
-                    .args([
-                        "--steps",
-                        &args.steps.to_string(),
-                        "--warmup",
-                        &args.warmup.to_string(),
-                    ]),
-            )?;
+        for (threads, policy) in args
+            .threads
+            .iter()
+            .copied()
+            .flat_map(|t| args.policies.iter().map(move |p| (t, p.as_str())))
+        {
+            let mut measured = Vec::new();
+            for _ in 0..args.repeats.max(1) {
+                measured.push(run_json(
+                    Command::new(&exe)
+                        // candle sizes its own element-wise worker pool from these.
+                        .env("RAYON_NUM_THREADS", threads.to_string())
+                        .env("CANDLE_NUM_THREADS", threads.to_string())
+                        .args(["bench-train-run", "--config", config])
+                        .args(["--threads", &threads.to_string()])
+                        .args(["--device", &device.to_string()])
+                        .args(["--batch", &batch.to_string()])
+                        .args(["--policy", policy])
+                        .args([
+                            "--steps",
+                            &args.steps.to_string(),
+                            "--warmup",
+                            &args.warmup.to_string(),
+                        ]),
+                )?);
+            }
+            let all: Vec<f64> = measured
+                .iter()
+                .filter_map(|m| m["cells_per_s"].as_f64())
+                .collect();
+            measured.sort_by(|a, b| {
+                a["cells_per_s"]
+                    .as_f64()
+                    .partial_cmp(&b["cells_per_s"].as_f64())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let mut ours = measured[measured.len() / 2].clone();
+            ours["policy"] = json!(policy);
+            ours["cells_per_s_all"] = json!(all);
             let torch = if args.python == "none" {
                 serde_json::Value::Null
             } else {
@@ -352,12 +394,12 @@ pub fn run(args: &Args) -> Result<()> {
             let b = torch["cells_per_s"].as_f64().unwrap_or(f64::NAN);
             let batch = ours["batch"].as_u64().unwrap_or_default();
             println!(
-                "{config:<10} batch {batch:>5} {device} {threads} thread(s): conceptlab {a:>8.0} cells/s   PyTorch {b:>8.0} cells/s   ratio {:.2}",
+                "{config:<10} batch {batch:>5} {device} {threads} thread(s) {policy:<9}: conceptlab {a:>8.0} cells/s   PyTorch {b:>8.0} cells/s   ratio {:.2}",
                 a / b
             );
             rows.push(
                 json!({"config": config, "batch": batch, "device": device.to_string(), "threads": threads,
-                       "conceptlab": ours, "pytorch": torch}),
+                       "policy": policy, "conceptlab": ours, "pytorch": torch}),
             );
         }
     }
@@ -383,7 +425,9 @@ pub fn run(args: &Args) -> Result<()> {
     std::fs::write(
         &out,
         serde_json::to_string_pretty(
-            &json!({"steps": args.steps, "warmup": args.warmup, "runs": rows}),
+            &json!({"steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
+                    "load_avg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+                    "runs": rows}),
         )?,
     )?;
     println!("wrote {}", out.display());

@@ -3,6 +3,7 @@
 mod baselines;
 mod bench_eval;
 mod bench_io;
+mod bench_scale;
 mod bench_synth;
 mod bench_train;
 mod benchmark;
@@ -38,6 +39,10 @@ enum Task {
     /// (internal) Read one file in this process and print timing JSON.
     #[command(hide = true)]
     BenchIoRead(bench_io::ReadArgs),
+    /// The whole job at growing size through the release CLI: synth → fit →
+    /// edit → evaluate at each --cells (wall time, peak RSS, growth
+    /// exponents), with scanpy's preprocessing on the same file.
+    BenchScale(bench_scale::Args),
     /// Benchmark the synthetic generator (wall time and peak memory on 1 and
     /// 2 threads) next to a numpy re-implementation of the reference's loop.
     BenchSynth(bench_synth::Args),
@@ -84,6 +89,7 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::BenchIo(args) => bench_io::run(&args),
         Task::BenchIoRead(args) => bench_io::read_one(&args),
+        Task::BenchScale(args) => bench_scale::run(&args),
         Task::BenchSynth(args) => bench_synth::run(&args),
         Task::BenchEval(args) => bench_eval::run(&args),
         Task::BenchSynthRun(args) => bench_synth::run_one(&args),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::settings::CompressionSetting;
+use crate::settings::{CompressionSetting, ProgressMode};
 
 /// Counterfactual editing of single cells with concept-bottleneck generative models.
 ///
@@ -45,6 +45,11 @@ pub struct GlobalArgs {
     /// TOML configuration file.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// How long jobs show progress: auto (a bar on a terminal, log lines
+    /// otherwise), bar, log (INFO lines at most every `progress.log_interval_s`
+    /// seconds) or none (overrides the `progress.mode` setting).
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    pub progress: Option<ProgressMode>,
     /// Set one configuration key, e.g. `--override io.gzip_level=6` (repeatable).
     #[arg(long = "override", global = true, value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,

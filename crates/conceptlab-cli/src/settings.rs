@@ -32,6 +32,47 @@ pub struct Settings {
     pub train: conceptlab_models::TrainConfig,
     /// The flow-matching generator (`fit --generator fm`, `demo --flow`).
     pub flow: FlowSettings,
+    /// How long jobs show progress (`--progress`).
+    pub progress: ProgressSettings,
+}
+
+/// How training, preprocessing and edits show progress on stderr.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProgressSettings {
+    /// `auto` (a bar on a terminal, log lines otherwise), `bar`, `log` or
+    /// `none`; the `--progress` flag overrides it.
+    pub mode: ProgressMode,
+    /// Seconds between two progress log lines (the first and the last
+    /// update of a job are always logged).
+    pub log_interval_s: f64,
+}
+
+impl Default for ProgressSettings {
+    fn default() -> Self {
+        ProgressSettings {
+            mode: ProgressMode::Auto,
+            log_interval_s: 10.0,
+        }
+    }
+}
+
+/// Longest interval between progress log lines accepted: a day.
+pub const MAX_LOG_INTERVAL_S: f64 = 86_400.0;
+
+/// Where progress goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, log lines otherwise.
+    #[default]
+    Auto,
+    /// An indicatif bar (drawn only on a terminal).
+    Bar,
+    /// `tracing` INFO lines at a bounded rate, for batch jobs and log files.
+    Log,
+    /// Nothing.
+    None,
 }
 
 /// The flow-matching generator's network and training.
@@ -291,7 +332,7 @@ fn layered(config: Option<&Path>, overrides: &[String], base: Settings) -> Resul
 /// The top-level keys; a `CONCEPTLAB_*` variable naming anything else is
 /// someone else's (a wrapper script's `CONCEPTLAB_HOME`) and is ignored
 /// with a warning instead of breaking every command.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "seed",
     "threads",
     "device",
@@ -300,6 +341,7 @@ const SECTIONS: [&str; 8] = [
     "model",
     "train",
     "flow",
+    "progress",
 ];
 
 fn environment() -> Env {
@@ -346,6 +388,13 @@ impl Settings {
             bail!(
                 "invalid configuration: io.gzip_level must be between 1 and 9, got {}",
                 self.io.gzip_level
+            );
+        }
+        let interval = self.progress.log_interval_s;
+        if !(interval > 0.0 && interval <= MAX_LOG_INTERVAL_S) {
+            bail!(
+                "invalid configuration: progress.log_interval_s must be a number of seconds in \
+                 (0, {MAX_LOG_INTERVAL_S}], got {interval}"
             );
         }
         let plain = |e: conceptlab_models::ModelError| match e {
@@ -427,6 +476,29 @@ mod tests {
         assert_eq!(s.seed, 5);
         assert_eq!(s.io.gzip_level, 2);
         assert_eq!(s.io.compression, CompressionSetting::Gzip);
+    }
+
+    #[test]
+    fn progress_settings_layer_and_are_checked() {
+        let s = load(
+            None,
+            &[
+                "progress.mode=log".into(),
+                "progress.log_interval_s=2.5".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.progress.mode, ProgressMode::Log);
+        assert_eq!(s.progress.log_interval_s, 2.5);
+        assert_eq!(
+            load(None, &[]).unwrap().progress,
+            ProgressSettings::default()
+        );
+        let err = load(None, &["progress.log_interval_s=0".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("progress.log_interval_s"), "{err}");
+        assert!(load(None, &["progress.mode=loud".into()]).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::input::{expression, features, matrix_name};
 use crate::model::{Annotations, Model};
 use crate::pipeline::{Normalize, PreprocessConfig, Preprocessor};
 use crate::registry::{self, GeneratorKind, ModelConfig};
+use crate::stages::StageObserver;
 use crate::train::{Observer, TrainConfig};
 
 /// What to fit on a data set.
@@ -76,6 +77,16 @@ pub fn fit_cells(
     request: &FitRequest,
     observer: &mut Observer,
 ) -> Result<Trained, ModelError> {
+    fit_cells_observed(data, request, observer, &mut |_| {})
+}
+
+/// [`fit_cells`], reporting the preprocessing's long steps to `stages`.
+pub fn fit_cells_observed(
+    data: &CellData,
+    request: &FitRequest,
+    observer: &mut Observer,
+    stages: &mut StageObserver,
+) -> Result<Trained, ModelError> {
     if request.hard.is_empty() && request.soft.is_empty() {
         return Err(ModelError::Input(
             "name at least one concept column (hard or soft)".into(),
@@ -85,7 +96,8 @@ pub fn fit_cells(
     let concepts = curate_concepts(&data.obs, &request.hard, &request.soft)?;
     // Returned in `Trained::warnings`; the caller tells the user.
     let warnings = normalisation_evidence(data, matrix, request)?;
-    let (pre, features) = Preprocessor::fit(matrix, &request.preprocess, None, request.seed)?;
+    let (pre, features) =
+        Preprocessor::fit_observed(matrix, &request.preprocess, None, request.seed, stages)?;
     tracing::info!(
         cells = data.n_obs(),
         genes = pre.genes.len(),

@@ -34,6 +34,7 @@ pub mod registry;
 pub mod sccbgm;
 pub mod scgen;
 mod shortest;
+pub mod stages;
 pub mod train;
 pub mod trvae;
 

@@ -19,6 +19,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::stages::{StageObserver, observed};
 
 /// Whether to normalise library sizes and log-transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +104,18 @@ impl Preprocessor {
         fit_rows: Option<&[usize]>,
         seed: u64,
     ) -> Result<(Self, Array2<f32>), ModelError> {
+        Self::fit_observed(x, config, fit_rows, seed, &mut |_| {})
+    }
+
+    /// [`Preprocessor::fit`], reporting each long step (normalisation, gene
+    /// selection, PCA, features) to `stages`.
+    pub fn fit_observed(
+        x: &Matrix,
+        config: &PreprocessConfig,
+        fit_rows: Option<&[usize]>,
+        seed: u64,
+        stages: &mut StageObserver,
+    ) -> Result<(Self, Array2<f32>), ModelError> {
         config.validate()?;
         preprocess::check_finite(x, "expression matrix").map_err(core)?;
         let (_, n_genes) = x.shape();
@@ -128,7 +141,12 @@ impl Preprocessor {
         // Every copy below is of the stored values (sparse stays sparse);
         // none is a dense cells × genes matrix unless the input was dense.
         let prepared = match target_sum {
-            Some(t) => Cow::Owned(log_normalize(x, t)?),
+            Some(t) => Cow::Owned(observed(
+                stages,
+                "normalize_total + log1p",
+                x.shape().0,
+                || log_normalize(x, t),
+            )?),
             None => Cow::Borrowed(x),
         };
         let fit_matrix = match fit_rows {
@@ -137,9 +155,13 @@ impl Preprocessor {
         };
         let genes = match config.n_top_genes {
             Some(n) if n < n_genes => {
-                highly_variable_genes(&*fit_matrix, HvgFlavor::Seurat, n)
-                    .map_err(core)?
-                    .selected
+                observed(
+                    stages,
+                    "highly variable genes",
+                    fit_matrix.shape().0,
+                    || highly_variable_genes(&*fit_matrix, HvgFlavor::Seurat, n).map_err(core),
+                )?
+                .selected
             }
             _ => (0..n_genes).collect(),
         };
@@ -153,19 +175,25 @@ impl Preprocessor {
         };
         if let Matrix::Sparse(sp) = &*prepared {
             drop(fit_matrix);
-            let features = me.fit_sparse(sp, fit_rows, seed)?;
+            let features = observed(stages, "PCA and features (sparse)", sp.shape.0, || {
+                me.fit_sparse(sp, fit_rows, seed)
+            })?;
             return Ok((me, features));
         }
         let fit_expr = dense_columns(&fit_matrix, &me.genes)?;
         if let Some(k) = config.n_pcs {
-            me.pca = Some(Pca::fit(&fit_expr, k, seed).map_err(core)?);
+            me.pca = Some(observed(stages, "PCA", fit_expr.nrows(), || {
+                Pca::fit(&fit_expr, k, seed).map_err(core)
+            })?);
         }
         if config.standardize {
             let fit_features = me.features_from_expression(fit_expr.view())?;
             me.standardizer = Some(Standardizer::fit(&fit_features).map_err(core)?);
         }
-        let expr = dense_columns(&prepared, &me.genes)?;
-        let features = me.features_from_expression(expr.view())?;
+        let features = observed(stages, "features of every cell", prepared.shape().0, || {
+            let expr = dense_columns(&prepared, &me.genes)?;
+            me.features_from_expression(expr.view())
+        })?;
         Ok((me, features))
     }
 

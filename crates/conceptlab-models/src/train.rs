@@ -298,6 +298,8 @@ pub struct EpochReport {
     /// Named scores of the epoch (validation where there is a split).
     pub scores: Vec<(&'static str, f64)>,
     pub seconds: f64,
+    /// Training cells the epoch passed over (throughput = cells / seconds).
+    pub cells: usize,
 }
 
 /// The observer of a training run.
@@ -402,6 +404,7 @@ pub fn fit<M: Objective>(
             validation_loss: record.validation.as_ref().map(Summary::total),
             scores: shown.scores(),
             seconds: record.seconds,
+            cells: train_set.n_rows(),
         });
         let score = shown.total();
         run.epochs.push(record);

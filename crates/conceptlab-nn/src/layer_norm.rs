@@ -8,6 +8,8 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
+use crate::parallel::rows_per_task;
+
 use super::storage::contiguous_f32;
 
 /// PyTorch's `nn.LayerNorm` default epsilon.
@@ -77,6 +79,7 @@ impl CustomOp3 for LayerNormOp {
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(d)
             .zip(x.par_chunks(d))
+            .with_min_len(rows_per_task(d))
             .for_each(|(o, row)| {
                 let (mean, rstd) = row_stats(row);
                 for j in 0..d {
@@ -99,11 +102,16 @@ impl CustomOp3 for LayerNormOp {
         let gamma_v = gamma.to_vec1::<f32>()?;
         let d = gamma_v.len();
         // Row statistics once, for both the input and the parameter gradients.
-        let stats: Vec<(f64, f64)> = xs.par_chunks(d).map(row_stats).collect();
+        let stats: Vec<(f64, f64)> = xs
+            .par_chunks(d)
+            .with_min_len(rows_per_task(d))
+            .map(row_stats)
+            .collect();
         let mut dx = vec![0f32; xs.len()];
         dx.par_chunks_mut(d)
             .zip(xs.par_chunks(d).zip(gs.par_chunks(d)))
             .zip(stats.par_iter())
+            .with_min_len(rows_per_task(d))
             .for_each(|((out, (row, g)), &(mean, rstd))| {
                 // dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·γ.
                 let mut mean_g = 0.0;

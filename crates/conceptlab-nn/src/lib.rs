@@ -32,6 +32,7 @@ mod layer_norm;
 mod layers;
 pub mod loss;
 pub mod ode;
+pub mod parallel;
 mod params;
 mod storage;
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{CorruptionArg, DemoArgs};
 use crate::exit::user_error;
 use crate::progress::{self, TrainingProgress};
-use crate::settings::Settings;
+use crate::settings::{ProgressSettings, Settings};
 
 pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let started = std::time::Instant::now();
@@ -40,7 +40,7 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         args.preset
     );
     match args.intervention {
-        None => all_interventions(&suite, &setup, args.json),
+        None => all_interventions(&suite, &setup, args.json, &settings.progress),
         Some(k) => one_intervention(
             &suite,
             &Setup {
@@ -48,6 +48,7 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
                 ..setup
             },
             args.json,
+            &settings.progress,
         ),
     }
 }
@@ -99,8 +100,13 @@ fn setup(args: &DemoArgs, settings: &Settings) -> Result<Setup> {
     Ok(setup)
 }
 
-fn one_intervention(suite: &SyntheticSuite, setup: &Setup, json: bool) -> Result<()> {
-    let progress = TrainingProgress::new(setup.train.max_epochs, "scCBGM");
+fn one_intervention(
+    suite: &SyntheticSuite,
+    setup: &Setup,
+    json: bool,
+    shown: &ProgressSettings,
+) -> Result<()> {
+    let mut progress = TrainingProgress::new(shown, setup.train.max_epochs, "scCBGM");
     let outcome = conceptlab_bench::run(suite, setup, &mut |r| progress.epoch(r))?;
     progress.finish();
     if json {
@@ -232,9 +238,15 @@ fn column_title(method: &str) -> &str {
 }
 
 /// Every held-out combination, each with its own model (zero-shot for each).
-fn all_interventions(suite: &SyntheticSuite, setup: &Setup, json: bool) -> Result<()> {
+fn all_interventions(
+    suite: &SyntheticSuite,
+    setup: &Setup,
+    json: bool,
+    shown: &ProgressSettings,
+) -> Result<()> {
     let n = suite.interventions.len();
     let bar = progress::bar(
+        shown,
         n,
         "held-out combinations [{bar:30}] {pos}/{len} ({elapsed})",
     );

@@ -14,6 +14,7 @@ use super::data_error;
 use super::outputs::claim_file;
 use crate::cli::{EditArgs, EditGenerator, FlowModeArg, ResidualArg};
 use crate::exit::user_error;
+use crate::progress::WorkProgress;
 use crate::settings::Settings;
 
 /// `column=value` pairs from repeated and comma-separated arguments. A
@@ -150,7 +151,10 @@ pub fn run(args: &EditArgs, settings: &Settings) -> Result<()> {
     };
     let Some(format) = format else {
         let data = read_h5ad(&args.data)?;
+        let mut progress = WorkProgress::new(&settings.progress, "edit", data.n_obs(), "cells");
         let edited = edit::edit(&loaded, &data, &plan).map_err(data_error(&args.data))?;
+        progress.advance(data.n_obs());
+        progress.finish();
         report(args, &edited);
         return Ok(write_h5ad(
             &edited.cells,
@@ -179,6 +183,8 @@ fn stream_edit(
     let chunk = usize::try_from(args.chunk_rows).unwrap_or(usize::MAX);
     let (mut read_failure, mut write_failure) = (None, None);
     let mut stream: Option<H5adStream> = None;
+    // Cells count as done when their block is written (the second pass).
+    let mut progress = WorkProgress::new(&settings.progress, "edit", head.n_obs(), "cells");
     // I/O errors are kept aside and reported as they are (they name the file).
     let aside = || conceptlab_models::ModelError::Input("input/output failed".into());
     let result = edit::edit_chunked(
@@ -193,6 +199,7 @@ fn stream_edit(
             })
         },
         &mut |block| {
+            progress.advance(block.shape().0);
             let pushed = match stream.as_mut() {
                 Some(s) => s.push(key, &block),
                 None => {
@@ -224,6 +231,7 @@ fn stream_edit(
         return Err(e.into());
     }
     let edited = result.map_err(data_error(&args.data))?;
+    progress.finish();
     let stream = stream.ok_or_else(|| anyhow::anyhow!("the edit wrote no cells"))?;
     stream.finish_with(edited.cells.clone())?;
     Ok(edited)

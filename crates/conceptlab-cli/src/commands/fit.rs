@@ -7,14 +7,14 @@ use std::path::Path;
 use anyhow::Result;
 use conceptlab_io::read_h5ad;
 use conceptlab_models::checkpoint::{self, HISTORY_FILE};
-use conceptlab_models::fit::{FitRequest, GeneratorRequest, Trained, fit_cells};
+use conceptlab_models::fit::{FitRequest, GeneratorRequest, Trained, fit_cells_observed};
 use conceptlab_models::registry::{self, GeneratorKind};
 
 use super::data_error;
 use super::outputs::claim_dir;
 use crate::cli::{FitArgs, GeneratorArg};
 use crate::exit::user_error;
-use crate::progress::TrainingProgress;
+use crate::progress::{self, TrainingProgress};
 use crate::settings::Settings;
 
 fn split_list(values: &[String]) -> Vec<String> {
@@ -73,9 +73,12 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
                 seed: settings.seed,
                 device: device.clone(),
             };
-            let progress = TrainingProgress::new(settings.train.max_epochs, kind.name());
-            let trained = fit_cells(&data, &request, &mut |r| progress.epoch(r))
-                .map_err(data_error(&args.data))?;
+            let mut progress =
+                TrainingProgress::new(&settings.progress, settings.train.max_epochs, kind.name());
+            let mut stages = progress::stages(&settings.progress, "fit");
+            let trained =
+                fit_cells_observed(&data, &request, &mut |r| progress.epoch(r), &mut stages)
+                    .map_err(data_error(&args.data))?;
             progress.finish();
             for warning in &trained.warnings {
                 tracing::warn!("{}: {warning}", args.data.display());
@@ -84,7 +87,8 @@ pub fn run(args: &FitArgs, settings: &Settings) -> Result<()> {
         }
     };
     if let Some(generator) = &generator {
-        let progress = TrainingProgress::new(generator.train.max_epochs, "CBM-FM");
+        let mut progress =
+            TrainingProgress::new(&settings.progress, generator.train.max_epochs, "CBM-FM");
         trained
             .add_generator(generator, &mut |r| progress.epoch(r))
             .map_err(data_error(&args.data))?;

@@ -47,6 +47,9 @@ pub fn run(cli: Cli) -> Result<()> {
             .parse()
             .map_err(|e| crate::exit::user_error!("--device: {e}"))?;
     }
+    if let Some(mode) = cli.global.progress {
+        settings.progress.mode = mode;
+    }
     settings
         .validate()
         .map_err(|e| crate::exit::user_error!("{e:#}"))?;
@@ -93,6 +96,8 @@ pub fn device(settings: &Settings) -> Result<conceptlab_nn::Device> {
 /// RAYON_NUM_THREADS at every product instead of using the pool, so the
 /// variable is set too.
 fn configure_threads(settings: &Settings) -> Result<()> {
+    // Small products and rows run on one thread (see conceptlab_nn::parallel).
+    conceptlab_nn::parallel::configure();
     if settings.threads > 0 {
         // SAFETY: called once from `run` before any thread of ours exists
         // (the pool is built just below), so nothing reads the environment
