@@ -43,6 +43,8 @@ fn synth(dir: &Path) -> PathBuf {
         "200",
         // The layer these tests edit through (synth writes only X by default).
         "--counts-layer",
+        // Dense X: the chunked-edit test builds its CSR twin from it.
+        "--dense",
         "-o",
         p(&path),
     ]));
