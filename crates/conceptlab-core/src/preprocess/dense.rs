@@ -386,8 +386,18 @@ mod tests {
         .unwrap();
         let found = first_non_count(&Matrix::Sparse(csr.clone()), None).unwrap();
         assert_eq!((found.row, found.col), (2, 1));
-        let csc = to_csr_f32(&csr).unwrap();
-        let csc = Matrix::Sparse(csc).transpose().transpose();
+        // The same matrix stored by columns (a transpose of a transpose would
+        // be CSR again).
+        let csc = SparseMatrix::new(
+            SparseFormat::Csc,
+            (3, 3),
+            vec![0, 1, 2, 3],
+            vec![0, 2, 0],
+            NumVec::F64(vec![1.0, 1.5, 2.0]),
+        )
+        .unwrap();
+        let csc = Matrix::Sparse(csc);
+        assert_eq!(csc.to_dense(), Matrix::Sparse(csr.clone()).to_dense());
         let found = first_non_count(&csc, None).unwrap();
         assert_eq!((found.row, found.col), (2, 1));
         let mut ok = vec![false; 3];
