@@ -380,6 +380,40 @@ fn with_editor<R>(
     }
 }
 
+/// obs after an edit: each set column updated on the edited `rows`, and the
+/// edited-cells mark, which keeps the cells an earlier edit changed.
+fn edited_obs(
+    data: &CellData,
+    spec: &EditSpec,
+    resolved: &[Resolved],
+    rows: &[usize],
+    selected: Vec<bool>,
+    warnings: &mut Vec<String>,
+) -> Result<conceptlab_core::Frame, ModelError> {
+    let mut obs = data.obs.clone();
+    for ((column, _), Resolved { written: value, .. }) in spec.set.iter().zip(resolved) {
+        if !set_obs(&mut obs, column, value, rows) {
+            warnings.push(format!(
+                "obs column `{column}` could not be updated to `{value}`; obs keeps the original values"
+            ));
+        }
+    }
+    // Cells an earlier edit changed stay marked: their counts are expected
+    // counts too, which the next edit must accept.
+    let earlier = previously_edited(data);
+    let marks: Vec<bool> = match earlier {
+        Some(before) => selected.iter().zip(before).map(|(&a, &b)| a || b).collect(),
+        None => selected,
+    };
+    if earlier.is_none() && obs.columns.contains_key(EDITED_COLUMN) {
+        warnings.push(format!(
+            "obs column `{EDITED_COLUMN}` is replaced by the cells this edit changed"
+        ));
+    }
+    obs.insert(EDITED_COLUMN, Column::Numeric(NumVec::Bool(marks)))?;
+    Ok(obs)
+}
+
 /// The cells the where conditions select.
 fn selection(data: &CellData, spec: &EditSpec) -> Result<Vec<bool>, ModelError> {
     let mut selected = vec![true; data.n_obs()];
@@ -504,27 +538,7 @@ fn edit_whole(
         ));
     }
 
-    let mut obs = data.obs.clone();
-    for ((column, _), Resolved { written: value, .. }) in spec.set.iter().zip(&resolved) {
-        if !set_obs(&mut obs, column, value, &rows) {
-            warnings.push(format!(
-                "obs column `{column}` could not be updated to `{value}`; obs keeps the original values"
-            ));
-        }
-    }
-    // Cells an earlier edit changed stay marked: their counts are expected
-    // counts too, which the next edit must accept.
-    let earlier = previously_edited(data);
-    let marks: Vec<bool> = match earlier {
-        Some(before) => selected.iter().zip(before).map(|(&a, &b)| a || b).collect(),
-        None => selected,
-    };
-    if earlier.is_none() && obs.columns.contains_key(EDITED_COLUMN) {
-        warnings.push(format!(
-            "obs column `{EDITED_COLUMN}` is replaced by the cells this edit changed"
-        ));
-    }
-    obs.insert(EDITED_COLUMN, Column::Numeric(NumVec::Bool(marks)))?;
+    let obs = edited_obs(data, spec, &resolved, &rows, selected, &mut warnings)?;
 
     let mut obsm = data.obsm.clone();
     if pre.uses_pca() {

@@ -14,20 +14,16 @@
 
 use std::collections::VecDeque;
 
-use conceptlab_core::preprocess::{dense_matrix, set_obs};
-use conceptlab_core::{CellData, Column, DType, Matrix, NumVec, SparseFormat, SparseMatrix};
+use conceptlab_core::preprocess::dense_matrix;
+use conceptlab_core::{CellData, DType, Matrix, NumVec, SparseFormat, SparseMatrix};
 use ndarray::{Array2, Axis, s};
 
 use super::rows::{self, Replacement};
-use super::{
-    Edited, PCA_KEY, Plan, Resolved, annotations, first_unwritable, record, stored_values,
-};
+use super::{Edited, PCA_KEY, Plan, annotations, first_unwritable, record, stored_values};
 use crate::ModelError;
 use crate::checkpoint::Loaded;
 use crate::flow::Sampling;
-use crate::input::{
-    EDIT_RECORD, EDITED_COLUMN, check_genes, check_rows, expression, matrix_name, previously_edited,
-};
+use crate::input::{EDIT_RECORD, check_genes, check_rows, expression, matrix_name};
 use crate::model::{Annotations, Counterfactual, EditRequest, Residual};
 
 /// Selected cells the model answers at once: the flows integrate in chunks
@@ -305,25 +301,7 @@ fn run(
             input_dtype.name()
         ));
     }
-    let mut obs = data.obs.clone();
-    for ((column, _), Resolved { written: value, .. }) in spec.set.iter().zip(&resolved) {
-        if !set_obs(&mut obs, column, value, &ordinals) {
-            warnings.push(format!(
-                "obs column `{column}` could not be updated to `{value}`; obs keeps the original values"
-            ));
-        }
-    }
-    let earlier = previously_edited(data);
-    let marks: Vec<bool> = match earlier {
-        Some(before) => selected.iter().zip(before).map(|(&a, &b)| a || b).collect(),
-        None => selected,
-    };
-    if earlier.is_none() && obs.columns.contains_key(EDITED_COLUMN) {
-        warnings.push(format!(
-            "obs column `{EDITED_COLUMN}` is replaced by the cells this edit changed"
-        ));
-    }
-    obs.insert(EDITED_COLUMN, Column::Numeric(NumVec::Bool(marks)))?;
+    let obs = super::edited_obs(data, spec, &resolved, &ordinals, selected, &mut warnings)?;
 
     let mut obsm = data.obsm.clone();
     if pre.uses_pca() {
